@@ -1,0 +1,142 @@
+"""A model running on a (possibly faulty) crossbar chip.
+
+The model keeps full-precision master weights, as a digital weight-update unit would. Every
+forward pass writes each Linear and Conv2d weight into its cells (quantize, slice, differential
+pair), reads it back through the chip's stuck cells and computes with what it reads. Gradients
+pass straight through the read to the master weights, so each optimizer step is written back
+through the same stuck cells on the next pass. Biases stay in the digital periphery and are
+never faulty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from faultreg.crossbar import CellFormat, apply_stuck_masks, decode, encode, masks_from_states, masks_to_weight_layout, straight_through
+from faultreg.faults import FaultMap, check_geometry
+from faultreg.models import crossbar_layers, layer_geometries
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """How weights map to codes: cell format plus the range R of the all-ones code.
+
+    ``range_mode`` is ``fixed`` (R = ``weight_range``), ``max_abs`` (R = the layer's maximum
+    |w| at each write) or ``clip`` (R = ``clip_value``, the range matched to weight clipping).
+    """
+
+    cell_format: CellFormat
+    range_mode: str
+    weight_range: float
+    clip_value: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.range_mode not in ("fixed", "max_abs", "clip"):
+            raise ValueError(f"unknown range_mode {self.range_mode!r}; use fixed, max_abs or clip")
+        if self.range_mode == "clip" and (self.clip_value is None or self.clip_value <= 0):
+            raise ValueError(f"range_mode 'clip' needs a positive clip_value, got {self.clip_value}")
+        if self.range_mode == "fixed" and self.weight_range <= 0:
+            raise ValueError(f"weight_range must be positive, got {self.weight_range}")
+
+    def range_for(self, weight: torch.Tensor) -> float | torch.Tensor:
+        """Return R for writing ``weight``."""
+        if self.range_mode == "fixed":
+            return self.weight_range
+        if self.range_mode == "clip":
+            return float(self.clip_value)
+        largest = weight.detach().abs().max()
+        return torch.where(largest > 0, largest, torch.ones_like(largest))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings as plain values for checkpoints and result rows."""
+        return {
+            "weight_bits": self.cell_format.weight_bits,
+            "bits_per_cell": self.cell_format.bits_per_cell,
+            "range_mode": self.range_mode,
+            "weight_range": self.weight_range,
+            "clip_value": self.clip_value,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "StorageSettings":
+        """Rebuild settings from :meth:`to_dict` output."""
+        return cls(
+            cell_format=CellFormat(int(values["weight_bits"]), int(values["bits_per_cell"])),
+            range_mode=str(values["range_mode"]),
+            weight_range=float(values["weight_range"]),
+            clip_value=None if values.get("clip_value") is None else float(values["clip_value"]),
+        )
+
+
+def storage_for_method(crossbar: dict[str, Any], method: dict[str, Any]) -> StorageSettings:
+    """Combine the ``crossbar`` config section with one method's overrides."""
+    return StorageSettings(
+        cell_format=CellFormat(crossbar["weight_bits"], crossbar["bits_per_cell"]),
+        range_mode=method.get("range_mode") or crossbar["range_mode"],
+        weight_range=float(crossbar["weight_range"]),
+        clip_value=method.get("clip_value"),
+    )
+
+
+class CrossbarChip(nn.Module):
+    """Run ``model`` with its crossbar weights stored in cells, faulty or not.
+
+    Without a fault map the chip still quantizes, so a fault-free chip and a chip whose map has
+    no faulty cell compute the same numbers.
+    """
+
+    def __init__(self, model: nn.Module, storage: StorageSettings, fault_map: FaultMap | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.storage = storage
+        self.layer_names = [name for name, _ in crossbar_layers(model)]
+        self._masks: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.fault_map_hash: str | None = None
+        if fault_map is not None:
+            self.install_fault_map(fault_map)
+
+    def install_fault_map(self, fault_map: FaultMap) -> None:
+        """Build the AND/OR masks of ``fault_map`` once, on the model's device."""
+        check_geometry(fault_map, layer_geometries(self.model), self.storage.cell_format)
+        device = next(self.model.parameters()).device
+        modules = dict(crossbar_layers(self.model))
+        masks = {}
+        for name in self.layer_names:
+            weight_shape = tuple(modules[name].weight.shape)
+            and_mask, or_mask = masks_from_states(fault_map.states[name], self.storage.cell_format)
+            masks[name] = (
+                torch.from_numpy(masks_to_weight_layout(and_mask, weight_shape)).to(device),
+                torch.from_numpy(masks_to_weight_layout(or_mask, weight_shape)).to(device),
+            )
+        self._masks = masks
+        self.fault_map_hash = fault_map.content_hash()
+
+    def stored_weight(self, name: str, weight: torch.Tensor) -> torch.Tensor:
+        """Return ``weight`` as the chip reads it back from layer ``name``'s cells."""
+        weight_range = self.storage.range_for(weight)
+        codes = encode(weight, self.storage.cell_format, weight_range)
+        if name in self._masks:
+            and_mask, or_mask = self._masks[name]
+            codes = apply_stuck_masks(codes, and_mask, or_mask)
+        return decode(codes, self.storage.cell_format, weight_range, dtype=weight.dtype)
+
+    def stored_weights(self) -> dict[str, torch.Tensor]:
+        """Return every crossbar weight as read back, keyed like ``state_dict``."""
+        modules = dict(crossbar_layers(self.model))
+        with torch.no_grad():
+            return {f"{name}.weight": self.stored_weight(name, modules[name].weight) for name in self.layer_names}
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        modules = dict(crossbar_layers(self.model))
+        parameters = {}
+        for name in self.layer_names:
+            master = modules[name].weight
+            with torch.no_grad():
+                stored = self.stored_weight(name, master)
+            parameters[f"{name}.weight"] = straight_through(master, stored)
+        return functional_call(self.model, parameters, (images,))

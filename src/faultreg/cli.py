@@ -1,0 +1,162 @@
+"""The ``faultreg`` command line: one subcommand per workflow stage.
+
+Every Snakemake rule runs one of these subcommands, so each stage also runs by hand, e.g.::
+
+    faultreg fault-map --config config.yaml --rate 0.1 --map-index 0 --output map.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from faultreg import __version__
+from faultreg.config import load_config, parse_config_json
+from faultreg.errors import FaultregError
+
+logger = logging.getLogger("faultreg")
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path, default=None, help="YAML config file (default: config.yaml in the current folder)")
+    source.add_argument("--config-json", default=None, help="config as a JSON string; the workflow passes only the sections a stage reads")
+
+
+def _config_from(arguments: argparse.Namespace) -> dict[str, Any]:
+    if arguments.config_json is not None:
+        return parse_config_json(arguments.config_json)
+    return load_config(arguments.config or Path("config.yaml"))
+
+
+def _command_fault_map(arguments: argparse.Namespace) -> None:
+    from faultreg.stages import make_fault_map
+
+    make_fault_map(_config_from(arguments), arguments.rate, arguments.map_index, arguments.output)
+
+
+def _command_train(arguments: argparse.Namespace) -> None:
+    from faultreg.stages import train_model
+
+    train_model(
+        _config_from(arguments),
+        method_name=arguments.method,
+        training_seed=arguments.seed,
+        fault_map_path=arguments.fault_map,
+        checkpoint_path=arguments.checkpoint,
+        metrics_path=arguments.metrics,
+        history_path=arguments.history,
+    )
+
+
+def _command_inject(arguments: argparse.Namespace) -> None:
+    from faultreg.stages import inject_faults
+
+    inject_faults(_config_from(arguments), arguments.checkpoint, arguments.fault_map, arguments.output)
+
+
+def _command_cost(arguments: argparse.Namespace) -> None:
+    from faultreg.cost import build_overhead_table, write_overhead_table
+
+    config = _config_from(arguments)
+    table = build_overhead_table(config["cost"], config["crossbar"])
+    write_overhead_table(table, arguments.csv, arguments.markdown)
+
+
+def _command_aggregate(arguments: argparse.Namespace) -> None:
+    from faultreg.report import aggregate
+
+    config = _config_from(arguments)
+    aggregate(
+        inference_csvs=arguments.inference,
+        training_metrics=arguments.training,
+        cost_table=arguments.cost,
+        tables_dir=arguments.tables_dir,
+        figures_dir=arguments.figures_dir,
+        summary_path=arguments.summary,
+        settings=config["report"],
+    )
+
+
+def _command_check_config(arguments: argparse.Namespace) -> None:
+    config = _config_from(arguments)
+    print(json.dumps(config, indent=2, sort_keys=True))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``faultreg`` command."""
+    parser = argparse.ArgumentParser(prog="faultreg", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"faultreg {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fault_map = commands.add_parser("fault-map", help="draw one stuck-at fault map (one simulated chip) and save it")
+    _add_config_arguments(fault_map)
+    fault_map.add_argument("--rate", type=float, required=True, help="fraction of faulty cells, in [0, 1]")
+    fault_map.add_argument("--map-index", type=int, required=True, help="chip number; chip j at a higher rate contains the faults of chip j at a lower rate")
+    fault_map.add_argument("--output", type=Path, required=True, help="map file to write (.npz); its summary goes to the same name with .json")
+    fault_map.set_defaults(handler=_command_fault_map)
+
+    train = commands.add_parser("train", help="train one method, fault-free or on a faulty chip")
+    _add_config_arguments(train)
+    train.add_argument("--method", required=True, help="name of an entry under methods in the config")
+    train.add_argument("--seed", type=int, required=True, help="training seed (weight initialization, batch order, dropout)")
+    train.add_argument("--fault-map", type=Path, default=None, help="train on this chip; omit to train fault-free")
+    train.add_argument("--checkpoint", type=Path, required=True, help="model checkpoint to write (.pt)")
+    train.add_argument("--metrics", type=Path, required=True, help="run metrics to write (.json)")
+    train.add_argument("--history", type=Path, required=True, help="per-step loss and max |w| to write (.csv)")
+    train.set_defaults(handler=_command_train)
+
+    inject = commands.add_parser("inject", help="evaluate a trained model on faulty chips")
+    _add_config_arguments(inject)
+    inject.add_argument("--checkpoint", type=Path, required=True, help="model checkpoint from 'faultreg train'")
+    inject.add_argument("--fault-map", type=Path, action="append", default=[], help="fault map to evaluate on; repeat for several")
+    inject.add_argument("--output", type=Path, required=True, help="CSV of accuracy rows to write")
+    inject.set_defaults(handler=_command_inject)
+
+    cost = commands.add_parser("cost", help="write the area and power overhead table of every mitigation")
+    _add_config_arguments(cost)
+    cost.add_argument("--csv", type=Path, required=True, help="CSV table to write")
+    cost.add_argument("--markdown", type=Path, required=True, help="Markdown table to write")
+    cost.set_defaults(handler=_command_cost)
+
+    aggregate = commands.add_parser("aggregate", help="collect result files into tables, figures and a summary")
+    _add_config_arguments(aggregate)
+    aggregate.add_argument("--inference", type=Path, nargs="+", required=True, help="inference CSVs from 'faultreg inject'")
+    aggregate.add_argument("--training", type=Path, nargs="+", required=True, help="metrics JSONs from 'faultreg train'")
+    aggregate.add_argument("--cost", type=Path, required=True, help="cost CSV from 'faultreg cost'")
+    aggregate.add_argument("--tables-dir", type=Path, required=True, help="folder for CSV and Markdown tables")
+    aggregate.add_argument("--figures-dir", type=Path, required=True, help="folder for figures")
+    aggregate.add_argument("--summary", type=Path, required=True, help="Markdown summary to write")
+    aggregate.set_defaults(handler=_command_aggregate)
+
+    check = commands.add_parser("check-config", help="validate a config and print it with every default filled in")
+    _add_config_arguments(check)
+    check.set_defaults(handler=_command_check_config)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit status (2 for invalid input)."""
+    arguments = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if arguments.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    handler: Callable[[argparse.Namespace], None] = arguments.handler
+    try:
+        handler(arguments)
+    except FaultregError as error:
+        print(f"faultreg {arguments.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Load and validate study configurations.
+
+The JSON schema in ``schemas/config.schema.yaml`` is the single definition of every key, its
+default and its meaning; the workflow's ``workflow/schemas/config.schema.yaml`` is a link to it.
+This module fills the defaults, validates, and adds the checks that span several keys.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from faultreg.errors import ConfigError
+
+SCHEMA_RESOURCE = "schemas/config.schema.yaml"
+
+
+def load_schema() -> dict[str, Any]:
+    """Return the packaged configuration schema as a dict."""
+    text = resources.files("faultreg").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def _fill_defaults(instance: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Insert schema defaults into ``instance`` in place, recursing into nested objects."""
+    properties = schema.get("properties", {})
+    for key, subschema in properties.items():
+        if key not in instance and "default" in subschema:
+            instance[key] = copy.deepcopy(subschema["default"])
+        if isinstance(instance.get(key), dict) and subschema.get("type") == "object":
+            _fill_defaults(instance[key], subschema)
+
+    entry_schema = schema.get("additionalProperties")
+    if isinstance(entry_schema, dict) and entry_schema.get("type") == "object":
+        for key, value in instance.items():
+            if key not in properties and isinstance(value, dict):
+                _fill_defaults(value, entry_schema)
+
+
+def _format_validation_error(error: jsonschema.ValidationError) -> str:
+    location = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    return f"invalid config value at {location}: {error.message}"
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Return a validated copy of ``config`` with every default filled in.
+
+    Raises :class:`ConfigError` naming the first invalid key, or a cross-key inconsistency
+    (a training rate missing from ``faults.rates``, more training chips than maps, a method
+    whose ``range_mode`` is clip without a ``clip_value``).
+    """
+    if not isinstance(config, dict):
+        raise ConfigError(f"config must be a mapping of sections, got {type(config).__name__}")
+
+    schema = load_schema()
+    filled = copy.deepcopy(config)
+    _fill_defaults(filled, schema)
+
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(filled), key=lambda error: list(error.absolute_path))
+    if errors:
+        raise ConfigError(_format_validation_error(errors[0]))
+
+    _check_cross_references(filled, given_sections=set(config))
+    return filled
+
+
+def _check_cross_references(config: dict[str, Any], given_sections: set[str]) -> None:
+    """Check rules that span sections, skipping those that involve a section not given.
+
+    Workflow stages receive only the sections they read; a default standing in for an
+    absent section must not make a stage reject an otherwise valid subset.
+    """
+    faults = config["faults"]
+    rates = [float(rate) for rate in faults["rates"]]
+
+    if "faults" not in given_sections:
+        faults = {**faults, "training_rates": []}
+
+    for rate in faults["training_rates"]:
+        if float(rate) not in rates:
+            raise ConfigError(
+                f"faults.training_rates contains {rate}, which is not in faults.rates {rates}; "
+                "add it to faults.rates so the trained chips are fault maps of the study"
+            )
+
+    if faults["training_rates"] and faults["training_chips"] > faults["maps_per_rate"]:
+        raise ConfigError(
+            f"faults.training_chips is {faults['training_chips']} but faults.maps_per_rate is "
+            f"{faults['maps_per_rate']}; training chip j is fault map j, so raise maps_per_rate "
+            "or lower training_chips"
+        )
+
+    headline = config["report"]["headline_rate"]
+    if {"faults", "report"} <= given_sections and float(headline) not in rates:
+        raise ConfigError(
+            f"report.headline_rate is {headline}, which is not in faults.rates {rates}; "
+            "pick one of the evaluated rates"
+        )
+
+    for name, method in config["methods"].items():
+        range_mode = method["range_mode"] or config["crossbar"]["range_mode"]
+        if range_mode == "clip" and method["clip_value"] is None:
+            raise ConfigError(
+                f"methods.{name} stores weights with range_mode 'clip' but has no clip_value; "
+                f"set methods.{name}.clip_value or choose range_mode fixed or max_abs"
+            )
+
+    if config["crossbar"]["range_mode"] == "clip" and "methods" in given_sections:
+        missing = [name for name, method in config["methods"].items() if method["clip_value"] is None and method["range_mode"] is None]
+        if missing:
+            raise ConfigError(
+                f"crossbar.range_mode is 'clip' but methods {missing} have no clip_value; "
+                "give them a clip_value or a range_mode override"
+            )
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file and return it validated, with defaults filled in."""
+    config_path = Path(path)
+    if not config_path.is_file():
+        raise ConfigError(f"config file not found: {config_path}; pass the path of a YAML file such as config.yaml")
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {config_path} is not valid YAML: {error}") from error
+    return validate_config(raw or {})
+
+
+def parse_config_json(text: str) -> dict[str, Any]:
+    """Parse the JSON config that workflow rules pass on the command line, then validate it."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"--config-json is not valid JSON: {error}") from error
+    return validate_config(raw)

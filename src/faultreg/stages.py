@@ -1,0 +1,246 @@
+"""The workflow stages as library calls: fault maps, training, fault-injected inference.
+
+Each function takes the validated config and explicit file paths, writes its outputs only when
+they are complete, and is what the matching ``faultreg`` subcommand (and so each Snakemake
+rule) runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from faultreg.chip import CrossbarChip, StorageSettings, storage_for_method
+from faultreg.crossbar import CellFormat
+from faultreg.datasets import Dataset, load_dataset
+from faultreg.errors import ConfigError, FaultregError
+from faultreg.faults import FaultMapSpec, generate_fault_map, load_fault_map, save_fault_map
+from faultreg.inference import evaluate
+from faultreg.io import atomic_path, write_text_atomic
+from faultreg.models import build_model, initialize_weights, layer_geometries, set_dropout_generator
+from faultreg.seeding import torch_generator
+from faultreg.training import train_on_chip
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+
+
+def resolve_device(setting: str) -> torch.device:
+    """Return the torch device for the ``training.device`` setting (auto, cpu or cuda)."""
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("training.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(setting)
+
+
+def _configure_threads(training: dict[str, Any]) -> None:
+    torch.set_num_threads(int(training["threads"]))
+
+
+def make_fault_map(config: dict[str, Any], fault_rate: float, map_index: int, output: Path) -> dict[str, Any]:
+    """Draw fault map ``map_index`` at ``fault_rate`` for the configured model and save it."""
+    model = build_model(config["model"])
+    crossbar = config["crossbar"]
+    spec = FaultMapSpec(
+        fault_rate=float(fault_rate),
+        sa1_share=float(config["faults"]["sa1_share"]),
+        map_index=int(map_index),
+        root_seed=int(config["seed"]),
+        weight_bits=int(crossbar["weight_bits"]),
+        bits_per_cell=int(crossbar["bits_per_cell"]),
+        layers=tuple(layer_geometries(model)),
+    )
+    return save_fault_map(generate_fault_map(spec), output)
+
+
+def _method_settings(config: dict[str, Any], method_name: str) -> dict[str, Any]:
+    methods = config["methods"]
+    if method_name not in methods:
+        raise ConfigError(f"method {method_name!r} is not in the config's methods {sorted(methods)}; add it under methods")
+    return methods[method_name]
+
+
+def _tensors(dataset: Dataset, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (
+        torch.from_numpy(dataset.train_images).to(device),
+        torch.from_numpy(dataset.train_labels).to(device),
+        torch.from_numpy(dataset.test_images).to(device),
+        torch.from_numpy(dataset.test_labels).to(device),
+    )
+
+
+def train_model(
+    config: dict[str, Any],
+    method_name: str,
+    training_seed: int,
+    fault_map_path: Path | None,
+    checkpoint_path: Path,
+    metrics_path: Path,
+    history_path: Path,
+) -> dict[str, Any]:
+    """Train one method, fault-free or on the chip in ``fault_map_path``, and save the results.
+
+    Writes the checkpoint (.pt), the run's metrics (.json) and its per-step history (.csv).
+    Returns the metrics.
+    """
+    method = _method_settings(config, method_name)
+    _configure_threads(config["training"])
+    device = resolve_device(config["training"]["device"])
+    root_seed = int(config["seed"])
+
+    dataset = load_dataset(config["dataset"], root_seed)
+    train_images, train_labels, test_images, test_labels = _tensors(dataset, device)
+
+    model = build_model(config["model"], dropout=float(method["dropout"]))
+    initialize_weights(model, torch_generator(root_seed, "weight_init", training_seed))
+    model.to(device)
+    set_dropout_generator(model, torch_generator(root_seed, "dropout", training_seed, device=device))
+
+    storage = storage_for_method(config["crossbar"], method)
+    fault_map = load_fault_map(fault_map_path) if fault_map_path is not None else None
+    chip = CrossbarChip(model, storage, fault_map)
+
+    if fault_map is None:
+        condition = "fault-free"
+        training_faults, training_fault_rate, map_index = "none", 0.0, None
+    else:
+        condition = f"rate {fault_map.spec.fault_rate:g}, chip {fault_map.spec.map_index}"
+        training_faults, training_fault_rate, map_index = "same_chip", fault_map.spec.fault_rate, fault_map.spec.map_index
+
+    description = f"{method_name} ({condition}, seed {training_seed})"
+    logger.info("training %s %s on %s with %d images on %s", config["model"]["architecture"], description, dataset.name, len(train_labels), device)
+    outcome = train_on_chip(
+        chip, train_images, train_labels, test_images, test_labels,
+        method=method,
+        protocol=config["training"],
+        batch_generator=torch_generator(root_seed, "batch_order", training_seed),
+        description=description,
+    )
+
+    metrics = {
+        "dataset": dataset.name,
+        "model": config["model"]["architecture"],
+        "method": method_name,
+        "training_faults": training_faults,
+        "training_fault_rate": training_fault_rate,
+        "map_index": map_index,
+        "map_hash": chip.fault_map_hash,
+        "training_seed": int(training_seed),
+        "diverged": outcome.diverged,
+        "diverged_step": outcome.diverged_step,
+        "steps": outcome.steps,
+        "epochs_completed": outcome.epochs_completed,
+        "final_loss": outcome.final_loss,
+        "final_test_accuracy": outcome.epochs[-1]["test_accuracy"] if outcome.epochs else None,
+        "max_abs_weight": outcome.max_abs_weight,
+        "wall_time_s": round(outcome.wall_time_s, 3),
+        "device": str(device),
+        "storage": storage.to_dict(),
+    }
+    checkpoint = {
+        "format_version": CHECKPOINT_VERSION,
+        "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
+        "model_settings": config["model"],
+        "method_settings": method,
+        "metadata": metrics,
+    }
+
+    history = pd.DataFrame(outcome.history, columns=["step", "epoch", "loss", "max_abs_weight", "max_abs_stored_weight"])
+    epochs = pd.DataFrame(outcome.epochs, columns=["epoch", "test_accuracy", "loss"])
+    for key in ("dataset", "model", "method", "training_faults", "training_fault_rate", "map_index", "training_seed"):
+        history.insert(len(history.columns), key, metrics[key])
+
+    with atomic_path(checkpoint_path) as temporary:
+        torch.save(checkpoint, temporary)
+    with atomic_path(history_path) as temporary:
+        history.to_csv(temporary, index=False)
+    metrics["epochs"] = epochs.to_dict(orient="records")
+    write_text_atomic(metrics_path, json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`train_model`."""
+    if not Path(path).is_file():
+        raise FaultregError(f"checkpoint not found: {path}; train it first with 'faultreg train' or 'snakemake train'")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several unrelated types for a damaged file
+        raise FaultregError(f"checkpoint {path} is unreadable ({error}); delete it and train again") from error
+    if checkpoint.get("format_version") != CHECKPOINT_VERSION:
+        raise FaultregError(f"checkpoint {path} has format version {checkpoint.get('format_version')}, expected {CHECKPOINT_VERSION}; train it again")
+    return checkpoint
+
+
+INFERENCE_COLUMNS = [
+    "dataset", "model", "method", "training_faults", "training_fault_rate", "training_seed",
+    "fault_rate", "sa1_share", "map_index", "map_hash", "accuracy", "nonfinite_fraction",
+    "diverged", "n_test", "weight_bits", "bits_per_cell", "range_mode",
+]
+
+
+def inject_faults(config: dict[str, Any], checkpoint_path: Path, fault_map_paths: list[Path], output: Path) -> pd.DataFrame:
+    """Evaluate one trained model on every given fault map and write the tidy rows to ``output``."""
+    if not fault_map_paths:
+        raise ConfigError("no fault maps given; pass at least one --fault-map")
+    _configure_threads(config["training"])
+    device = resolve_device(config["training"]["device"])
+
+    checkpoint = load_checkpoint(checkpoint_path)
+    metadata = checkpoint["metadata"]
+    model = build_model(checkpoint["model_settings"], dropout=float(checkpoint["method_settings"]["dropout"]))
+    model.load_state_dict(checkpoint["state_dict"])
+    model.to(device)
+    storage = StorageSettings.from_dict(metadata["storage"])
+
+    dataset = load_dataset(config["dataset"], int(config["seed"]))
+    if dataset.name != metadata["dataset"]:
+        raise ConfigError(f"checkpoint {checkpoint_path} was trained on {metadata['dataset']} but the config selects {dataset.name}")
+    test_images = torch.from_numpy(dataset.test_images).to(device)
+    test_labels = torch.from_numpy(dataset.test_labels).to(device)
+
+    rows = []
+    chip = CrossbarChip(model, storage)
+    for path in fault_map_paths:
+        fault_map = load_fault_map(path)
+        if metadata["map_hash"] is not None and fault_map.content_hash() != metadata["map_hash"]:
+            raise ConfigError(
+                f"model {checkpoint_path} was trained on the chip with hash {metadata['map_hash'][:12]}, "
+                f"but {path} is a different chip; evaluate it on the map it was trained on"
+            )
+        chip.install_fault_map(fault_map)
+        accuracy, nonfinite = evaluate(chip, test_images, test_labels, config["evaluation"]["batch_size"])
+        rows.append(
+            {
+                "dataset": metadata["dataset"],
+                "model": metadata["model"],
+                "method": metadata["method"],
+                "training_faults": metadata["training_faults"],
+                "training_fault_rate": metadata["training_fault_rate"],
+                "training_seed": metadata["training_seed"],
+                "fault_rate": fault_map.spec.fault_rate,
+                "sa1_share": fault_map.spec.sa1_share,
+                "map_index": fault_map.spec.map_index,
+                "map_hash": chip.fault_map_hash,
+                "accuracy": accuracy,
+                "nonfinite_fraction": nonfinite,
+                "diverged": bool(metadata["diverged"]),
+                "n_test": int(test_labels.shape[0]),
+                "weight_bits": storage.cell_format.weight_bits,
+                "bits_per_cell": storage.cell_format.bits_per_cell,
+                "range_mode": storage.range_mode,
+            }
+        )
+        logger.info("%s on map %s: accuracy %.4f", metadata["method"], path, accuracy)
+
+    table = pd.DataFrame(rows, columns=INFERENCE_COLUMNS)
+    with atomic_path(output) as temporary:
+        table.to_csv(temporary, index=False)
+    return table
