@@ -100,7 +100,7 @@ def train_on_chip(
 
             logits = chip(train_images[batch])
             loss = F.cross_entropy(logits, train_labels[batch])
-            loss_value = float(loss)
+            loss_value = loss.detach().item()
             if not math.isfinite(loss_value):
                 _mark_diverged(outcome, outcome.steps + 1, f"loss is {loss_value}")
                 break

@@ -1,0 +1,105 @@
+"""A real Snakemake run of the whole workflow on a tiny scenario in a temporary folder."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+TINY_SCENARIO = {
+    "dataset": {"max_train_images": 200, "max_test_images": 100},
+    "model": {"hidden_units": [16]},
+    "faults": {"rates": [0.0, 0.1], "maps_per_rate": 2, "training_rates": [0.1], "training_chips": 1},
+    "training": {"epochs": 1, "batch_size": 50},
+    "methods": {"baseline": {}, "clip": {"clip_value": 0.5, "range_mode": "clip"}},
+    "report": {"headline_rate": 0.1, "formats": ["png"]},
+}
+
+
+def snakemake(workdir: Path, *arguments: str) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable, "-m", "snakemake",
+        "--snakefile", str(REPOSITORY / "Snakefile"),
+        "--directory", str(workdir),
+        "--configfile", str(workdir / "config.yaml"),
+        "--cores", "2",
+        *arguments,
+    ]
+    environment = {**os.environ, "PYTHONHASHSEED": "0"}
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=environment, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY_SCENARIO))
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
+
+
+@pytest.mark.workflow
+def test_run_writes_every_result(finished_run):
+    results = finished_run / "results"
+    assert (results / "figures" / "accuracy_vs_fault_rate.png").stat().st_size > 10_000
+    assert (results / "summary.md").read_text().count("baseline") >= 1
+    for table in ["accuracy_runs.csv", "accuracy_summary.csv", "accuracy_summary.md", "cost_overheads.csv", "divergence.csv"]:
+        assert (results / "tables" / table).is_file(), table
+    assert len(list((results / "faultmaps" / "mlp").glob("*.npz"))) == 4
+    assert len(list((finished_run / "logs").rglob("*.log"))) >= 12
+    assert len(list((finished_run / "benchmarks").rglob("*.tsv"))) >= 12
+
+
+@pytest.mark.workflow
+def test_run_accuracy_rows(finished_run):
+    with open(finished_run / "results" / "tables" / "accuracy_runs.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    # Two fault-free models on 2 rates x 2 maps, plus two chip-trained models on their chip.
+    assert len(rows) == 2 * 4 + 2
+    same_chip = [row for row in rows if row["training_faults"] == "same_chip"]
+    assert {row["method"] for row in same_chip} == {"baseline", "clip"}
+    assert all(float(row["fault_rate"]) == 0.1 and row["map_index"] == "0" for row in same_chip)
+    # Methods are compared on the same chips: identical map hashes per (rate, map).
+    hashes = {}
+    for row in rows:
+        hashes.setdefault((row["fault_rate"], row["map_index"]), set()).add(row["map_hash"])
+    assert all(len(values) == 1 for values in hashes.values())
+
+
+@pytest.mark.workflow
+def test_finished_run_has_nothing_to_do(finished_run):
+    result = snakemake(finished_run, "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.workflow
+def test_figures_target_redraws_without_training(finished_run):
+    figure = finished_run / "results" / "figures" / "accuracy_vs_fault_rate.png"
+    checkpoints = sorted((finished_run / "results" / "training").rglob("model.pt"))
+    before = {path: path.stat().st_mtime_ns for path in checkpoints}
+    figure.unlink()
+
+    result = snakemake(finished_run, "figures")
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert figure.is_file()
+    assert {path: path.stat().st_mtime_ns for path in checkpoints} == before
+    log = result.stdout + result.stderr
+    assert "rule aggregate" in log or "localrule aggregate" in log
+    for stage in ["train_baseline", "train_regularized", "inject", "fault_map"]:
+        assert f"rule {stage}:" not in log
+
+
+@pytest.mark.workflow
+def test_invalid_config_stops_before_any_job(tmp_path):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**TINY_SCENARIO, "crossbar": {"bits_per_cell": 3}}))
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode != 0
+    assert "bits_per_cell" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
