@@ -106,7 +106,7 @@ def _check_cross_references(config: dict[str, Any], given_sections: set[str]) ->
 
     for name, method in config["methods"].items():
         range_mode = method["range_mode"] or config["crossbar"]["range_mode"]
-        if range_mode == "clip" and method["clip_value"] is None:
+        if "methods" in given_sections and range_mode == "clip" and method["clip_value"] is None:
             raise ConfigError(
                 f"methods.{name} stores weights with range_mode 'clip' but has no clip_value; "
                 f"set methods.{name}.clip_value or choose range_mode fixed or max_abs"
@@ -128,9 +128,9 @@ def load_config(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {config_path}; pass the path of a YAML file such as config.yaml")
     try:
         raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ConfigError(f"config file {config_path} is not valid YAML: {error}") from error
-    return validate_config(raw or {})
+    return validate_config({} if raw is None else raw)
 
 
 def parse_config_json(text: str) -> dict[str, Any]:

