@@ -68,7 +68,7 @@ def test_sa0_on_negative_weight_of_conv_layer():
         model[0].weight.fill_(-0.25)
     spec = FaultMapSpec(0.0, 0.5, 0, 0, 16, 2, tuple(layer_geometries(model)))
     fault_map = generate_fault_map(spec)
-    # -0.25 is code 1024 in G-, slice 5 holds 1; SA0 there leaves 0. Row 3 = kernel (1, 1).
+    # -0.25 is code 1024 in G-, so slice 5 is 1 and SA0 there leaves 0. Row 3 is kernel (1, 1).
     fault_map.states["0"][3, 1, 1, 5] = SA0
     stored = CrossbarChip(model, FIXED, fault_map).stored_weights()["0.weight"]
     assert stored[1, 0, 1, 1] == 0.0

@@ -20,7 +20,7 @@ SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 METHOD_DEFAULTS = {"clip_value": None, "dropout": 0.0, "weight_decay": 0.0, "range_mode": None}
 
 
-def _error_message(config: object) -> str:
+def _config_error_message(config: object) -> str:
     with pytest.raises(ConfigError) as caught:
         validate_config(config)
     return str(caught.value)
@@ -86,11 +86,11 @@ def test_empty_config_has_every_section():
 
 
 def test_validate_leaves_input_unchanged():
-    given = {"crossbar": {"weight_bits": 8}}
+    original = {"crossbar": {"weight_bits": 8}}
 
-    validate_config(given)
+    validate_config(original)
 
-    assert given == {"crossbar": {"weight_bits": 8}}
+    assert original == {"crossbar": {"weight_bits": 8}}
 
 
 def test_method_entry_gets_defaults():
@@ -113,134 +113,139 @@ def test_given_methods_replace_default():
 
 
 def test_unknown_top_level_key():
-    message = _error_message({"sead": 1})
+    message = _config_error_message({"sead": 1})
 
     assert "(top level)" in message
     assert "sead" in message
 
 
 def test_unknown_nested_key():
-    message = _error_message({"crossbar": {"bits": 8}})
+    message = _config_error_message({"crossbar": {"bits": 8}})
 
     assert "crossbar" in message
     assert "'bits'" in message
 
 
 def test_weight_bits_not_allowed():
-    message = _error_message({"crossbar": {"weight_bits": 12}})
+    message = _config_error_message({"crossbar": {"weight_bits": 12}})
 
     assert "crossbar.weight_bits" in message
     assert "12" in message
 
 
 def test_bits_per_cell_not_allowed():
-    message = _error_message({"crossbar": {"bits_per_cell": 3}})
+    message = _config_error_message({"crossbar": {"bits_per_cell": 3}})
 
     assert "crossbar.bits_per_cell" in message
     assert "3" in message
 
 
 def test_negative_fault_rate():
-    message = _error_message({"faults": {"rates": [0.0, -0.1], "training_rates": []}})
+    message = _config_error_message({"faults": {"rates": [0.0, -0.1], "training_rates": []}})
 
     assert "faults.rates.1" in message
     assert "-0.1" in message
 
 
 def test_fault_rate_above_one():
-    message = _error_message({"faults": {"rates": [0.0, 1.5], "training_rates": []}})
+    message = _config_error_message({"faults": {"rates": [0.0, 1.5], "training_rates": []}})
 
     assert "faults.rates.1" in message
     assert "1.5" in message
 
 
 def test_sa1_share_above_one():
-    message = _error_message({"faults": {"sa1_share": 1.5}})
+    message = _config_error_message({"faults": {"sa1_share": 1.5}})
 
     assert "faults.sa1_share" in message
     assert "1.5" in message
 
 
 def test_training_rate_not_in_rates():
-    message = _error_message({"faults": {"rates": [0.0, 0.1], "training_rates": [0.3]}})
+    message = _config_error_message({"faults": {"rates": [0.0, 0.1], "training_rates": [0.3]}})
 
     assert "faults.training_rates" in message
     assert "0.3" in message
 
 
-def test_default_training_rates_checked_against_given_rates():
-    # The default training_rates start at 0.01, which these rates leave out.
-    message = _error_message({"faults": {"rates": [0.0, 0.1]}})
+def test_default_training_rates_follow_rates():
+    config = validate_config({"faults": {"rates": [0.0, 0.1, 0.3]}})
 
-    assert "faults.training_rates" in message
-    assert "0.01" in message
+    assert config["faults"]["training_rates"] == [0.1, 0.3]
+
+
+def test_yaml_exponent_string_gets_hint():
+    message = _config_error_message({"methods": {"baseline": {}, "l2": {"weight_decay": "1e-4"}}})
+
+    assert "methods.l2.weight_decay" in message
+    assert "1.0e-4" in message
 
 
 def test_training_chips_above_maps():
-    message = _error_message({"faults": {"maps_per_rate": 2, "training_chips": 3}})
+    message = _config_error_message({"faults": {"maps_per_rate": 2, "training_chips": 3}})
 
     assert "faults.training_chips" in message
     assert "3" in message
     assert "faults.maps_per_rate" in message
 
 
-def test_training_chips_unchecked_without_training_rates():
+def test_training_chips_without_training_rates():
     config = validate_config({"faults": {"maps_per_rate": 2, "training_chips": 3, "training_rates": []}})
 
     assert config["faults"]["training_chips"] == 3
 
 
 def test_headline_rate_not_in_rates():
-    message = _error_message({"faults": {"rates": [0.0, 0.1], "training_rates": [0.1]}, "report": {"headline_rate": 0.3}})
+    message = _config_error_message({"faults": {"rates": [0.0, 0.1], "training_rates": [0.1]}, "report": {"headline_rate": 0.3}})
 
     assert "report.headline_rate" in message
     assert "0.3" in message
 
 
 def test_clip_method_without_clip_value():
-    message = _error_message({"methods": {"baseline": {}, "clip": {"range_mode": "clip"}}})
+    message = _config_error_message({"methods": {"baseline": {}, "clip": {"range_mode": "clip"}}})
 
     assert "methods.clip" in message
     assert "clip_value" in message
 
 
 def test_clip_crossbar_without_clip_value():
-    message = _error_message({"crossbar": {"range_mode": "clip"}, "methods": {"baseline": {}}})
+    message = _config_error_message({"crossbar": {"range_mode": "clip"}, "methods": {"baseline": {}}})
 
     assert "methods.baseline" in message
     assert "clip_value" in message
 
 
 def test_dropout_of_one():
-    message = _error_message({"methods": {"baseline": {"dropout": 1.0}}})
+    message = _config_error_message({"methods": {"baseline": {"dropout": 1.0}}})
 
     assert "methods.baseline.dropout" in message
     assert "1.0" in message
 
 
 def test_method_name_upper_case():
-    message = _error_message({"methods": {"baseline": {}, "Clip": {"clip_value": 0.5}}})
+    message = _config_error_message({"methods": {"baseline": {}, "Clip": {"clip_value": 0.5}}})
 
     assert "methods" in message
     assert "'Clip'" in message
 
 
 def test_epochs_zero():
-    message = _error_message({"training": {"epochs": 0}})
+    message = _config_error_message({"training": {"epochs": 0}})
 
     assert "training.epochs" in message
     assert "0" in message
 
 
 def test_section_not_mapping():
-    message = _error_message({"crossbar": [8, 2]})
+    message = _config_error_message({"crossbar": [8, 2]})
 
     assert "crossbar" in message
     assert "[8, 2]" in message
 
 
 def test_config_list_rejected():
-    message = _error_message([{"seed": 1}])
+    message = _config_error_message([{"seed": 1}])
 
     assert "mapping" in message
     assert "list" in message
@@ -256,7 +261,7 @@ def test_partial_report_skips_rate_check():
 
 
 def test_partial_report_with_faults_rejected():
-    message = _error_message({"faults": {"rates": [0.0, 0.01, 0.02, 0.05, 0.1, 0.2]}, "report": {"headline_rate": 0.3}})
+    message = _config_error_message({"faults": {"rates": [0.0, 0.01, 0.02, 0.05, 0.1, 0.2]}, "report": {"headline_rate": 0.3}})
 
     assert "report.headline_rate" in message
     assert "0.3" in message
@@ -269,16 +274,16 @@ def test_partial_faults_skips_headline_check():
     assert config["faults"]["rates"] == [0.0, 0.2]
 
 
-def test_partial_crossbar_clip_skips_method_check():
-    # The fault-map and cost rules pass crossbar without methods, and the default baseline
-    # entry has no clip_value; that default must not reject the subset.
+def test_partial_crossbar_clip_accepted():
+    # The fault-map and cost rules pass crossbar without methods. The default baseline entry
+    # has no clip_value, and that default must not reject the subset.
     config = validate_config({"crossbar": {"range_mode": "clip"}})
 
     assert config["crossbar"]["range_mode"] == "clip"
 
 
-def test_partial_crossbar_clip_with_methods_rejected():
-    message = _error_message({"crossbar": {"range_mode": "clip"}, "methods": {"clip": {"dropout": 0.1}}})
+def test_partial_clip_with_methods_rejected():
+    message = _config_error_message({"crossbar": {"range_mode": "clip"}, "methods": {"clip": {"dropout": 0.1}}})
 
     assert "methods.clip" in message
     assert "clip_value" in message
@@ -338,7 +343,7 @@ def test_load_yaml_list(tmp_path):
 
 @pytest.mark.parametrize("text", ["[]\n", "false\n", "0\n"])
 def test_load_falsy_yaml_rejected(tmp_path, text):
-    # Only an empty file means "all defaults"; an empty list or a scalar is a mistake.
+    # Only an empty file means "all defaults". An empty list or a scalar is a mistake.
     path = tmp_path / "falsy.yaml"
     path.write_text(text, encoding="utf-8")
 

@@ -103,3 +103,13 @@ def test_invalid_config_stops_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "bits_per_cell" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.workflow
+def test_workflow_lint_is_clean():
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--snakefile", str(REPOSITORY / "Snakefile")],
+        cwd=REPOSITORY, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Lints for" not in result.stdout + result.stderr

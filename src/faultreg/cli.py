@@ -36,9 +36,6 @@ def _config_from(arguments: argparse.Namespace) -> dict[str, Any]:
 def _command_fault_map(arguments: argparse.Namespace) -> None:
     from faultreg.stages import make_fault_map
 
-    if arguments.output.suffix != ".npz":
-        # The summary goes to the same name with .json, so any other suffix could overwrite the map.
-        raise FaultregError(f"--output {arguments.output} must end in .npz; the map's summary is written beside it as .json")
     make_fault_map(_config_from(arguments), arguments.rate, arguments.map_index, arguments.output)
 
 

@@ -45,7 +45,19 @@ def _fill_defaults(instance: dict[str, Any], schema: dict[str, Any]) -> None:
 
 def _format_validation_error(error: jsonschema.ValidationError) -> str:
     location = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-    return f"invalid config value at {location}: {error.message}"
+    message = f"invalid config value at {location}: {error.message}"
+    if error.validator == "type" and isinstance(error.instance, str) and _parses_as_number(error.instance):
+        # PyYAML follows YAML 1.1, which reads 1e-4 as a string; 1.0e-4 is a float.
+        message += "; YAML needs a decimal point in exponent notation, e.g. 1.0e-4 instead of 1e-4"
+    return message
+
+
+def _parses_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -67,6 +79,10 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise ConfigError(_format_validation_error(errors[0]))
 
+    faults = filled["faults"]
+    if faults["training_rates"] is None:
+        faults["training_rates"] = [rate for rate in faults["rates"] if rate > 0]
+
     _check_cross_references(filled, given_sections=set(config))
     return filled
 
@@ -74,7 +90,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 def _check_cross_references(config: dict[str, Any], given_sections: set[str]) -> None:
     """Check rules that span sections, skipping those that involve a section not given.
 
-    Workflow stages receive only the sections they read; a default standing in for an
+    Workflow stages receive only the sections they read. A default that stands in for an
     absent section must not make a stage reject an otherwise valid subset.
     """
     faults = config["faults"]

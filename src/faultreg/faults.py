@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,9 @@ def save_fault_map(fault_map: FaultMap, path: str | Path) -> dict[str, Any]:
     Both files appear only when complete. Returns the summary.
     """
     target = Path(path)
+    if target.suffix != ".npz":
+        # The summary goes to the same name with .json, so another suffix could overwrite the map.
+        raise FaultMapError(f"fault map path {target} must end in .npz; its summary is written beside it as .json")
     info = summary(fault_map)
     arrays = {f"layer_{index}": fault_map.states[layer.name] for index, layer in enumerate(fault_map.spec.layers)}
     arrays["spec_json"] = np.array(json.dumps(fault_map.spec.to_dict(), sort_keys=True))
@@ -169,7 +173,7 @@ def load_fault_map(path: str | Path) -> FaultMap:
             spec = FaultMapSpec.from_dict(json.loads(str(archive["spec_json"])))
             stored_hash = str(archive["sha256"])
             states = {layer.name: archive[f"layer_{index}"] for index, layer in enumerate(spec.layers)}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as error:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, EOFError, json.JSONDecodeError) as error:
         raise FaultMapError(f"fault map {source} is unreadable or incomplete ({error}); delete it and generate it again") from error
 
     fault_map = FaultMap(spec=spec, states=states)

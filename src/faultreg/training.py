@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class TrainingOutcome:
-    """What a training run produced: per-step history, per-epoch accuracy and final state."""
+    """Result of a training run: per-step history, per-epoch accuracy and final state."""
 
     history: list[dict[str, float]] = field(default_factory=list)
     epochs: list[dict[str, float]] = field(default_factory=list)
@@ -69,9 +69,9 @@ def train_on_chip(
 ) -> TrainingOutcome:
     """Train ``chip.model`` in place and return its history.
 
-    ``method`` is one entry of the ``methods`` config section (clip_value, weight_decay; dropout
-    is built into the model) and ``protocol`` the ``training`` section (epochs, batch_size,
-    learning_rate, momentum, log_every). ``batch_generator`` is a CPU generator for the
+    ``method`` is one entry of the ``methods`` config section. Its clip_value and weight_decay
+    act here, while its dropout is already part of the model. ``protocol`` is the ``training``
+    section (epochs, batch_size, learning_rate, momentum, log_every). ``batch_generator`` is a CPU generator for the
     mini-batch order. Tensors must already be on the model's device.
     """
     outcome = TrainingOutcome()
