@@ -101,7 +101,7 @@ def test_gradient_passes_straight_to_master():
 
 
 def test_method_overrides_range_mode():
-    crossbar = {"weight_bits": 16, "bits_per_cell": 2, "range_mode": "fixed", "weight_range": 16.0}
+    crossbar = {"weight_bits": 16, "bits_per_cell": 2, "encoding": "differential", "range_mode": "fixed", "weight_range": 16.0}
     storage = storage_for_method(crossbar, {"clip_value": 0.5, "range_mode": "clip"})
     assert storage.range_mode == "clip"
     assert storage.clip_value == 0.5
@@ -170,3 +170,32 @@ def test_training_on_chip_records_map(tmp_path):
     assert history[0].startswith("step,epoch,loss,max_abs_weight,max_abs_stored_weight")
     assert len(history) - 1 == metrics["steps"]
     assert np.isfinite(metrics["final_loss"])
+
+
+def test_mask_stuck_zeroes_faulty_weight_gradient():
+    model = tiny_linear()
+    # Stuck cell under weight[0, 1] (row 1, column 0): only that gradient is zeroed.
+    chip = CrossbarChip(model, FIXED, single_fault_map(model, 1, 0, 1, 3, SA0), mask_stuck_gradients=True)
+    inputs = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    chip(inputs).sum().backward()
+    assert model[0].weight.grad.tolist() == [[5.0, 0.0, 9.0], [5.0, 7.0, 9.0]]
+
+
+def test_offset_encoding_chip_round_trip():
+    model = tiny_linear()
+    storage = StorageSettings(CellFormat(16, 2, "offset"), range_mode="fixed", weight_range=8.0)
+    spec = FaultMapSpec(0.0, 0.5, 0, 0, 16, 2, tuple(layer_geometries(model)), encoding="offset")
+    fault_map = generate_fault_map(spec)
+    assert fault_map.states["0"].shape == (3, 2, 1, 8)
+    fault_map.states["0"][0, 1, 0, 7] = SA0  # weight[1, 0] = 0.0 -> code 32768 -> 0 -> -8.0
+    stored = CrossbarChip(model, storage, fault_map).stored_weights()["0.weight"]
+    assert stored.tolist() == [[0.25, 0.5, -0.25], [-8.0, 1.0, -1.0]]
+
+
+def test_map_encoding_mismatch_rejected():
+    from faultreg.errors import FaultMapError
+
+    model = tiny_linear()
+    spec = FaultMapSpec(0.0, 0.5, 0, 0, 16, 2, tuple(layer_geometries(model)), encoding="offset")
+    with pytest.raises(FaultMapError, match="offset"):
+        CrossbarChip(model, FIXED, generate_fault_map(spec))

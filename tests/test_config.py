@@ -17,7 +17,7 @@ from faultreg.errors import ConfigError
 
 SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
-METHOD_DEFAULTS = {"clip_value": None, "dropout": 0.0, "weight_decay": 0.0, "range_mode": None}
+METHOD_DEFAULTS = {"clip_value": None, "dropout": 0.0, "weight_decay": 0.0, "range_mode": None, "gradient": "straight_through"}
 
 
 def _config_error_message(config: object) -> str:

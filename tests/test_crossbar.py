@@ -161,3 +161,72 @@ def test_top_cell_value_per_cell_width(bits_per_cell, expected):
     # The top cell holds the highest bits_per_cell bits of the 16-bit code.
     cell_format = CellFormat(16, bits_per_cell)
     assert cell_format.slice_mask(cell_format.slices - 1) == expected
+
+
+# Offset binary: R = 8 gives step 8 / 2**15 = 1/4096 and zero at code 32768.
+OFFSET = CellFormat(16, 2, "offset")
+OFFSET_RANGE = 8.0
+# Sign-magnitude: same magnitude code as the differential pair, sign kept digitally.
+SIGN_MAGNITUDE = CellFormat(16, 2, "sign_magnitude")
+
+
+def read_back_with(cell_format: CellFormat, weight_range: float, weight: float, position: int, state: int) -> float:
+    """Like read_back, for one-group encodings."""
+    states = np.full((1, 1, 1, cell_format.slices), HEALTHY, dtype=np.int8)
+    states[0, 0, 0, position] = state
+    and_mask, or_mask = masks_from_states(states, cell_format)
+    written = torch.tensor([[weight]], dtype=torch.float64)
+    codes = encode(written, cell_format, weight_range)
+    faulty = apply_stuck_masks(codes, torch.from_numpy(and_mask), torch.from_numpy(or_mask))
+    return float(decode(faulty, cell_format, weight_range, dtype=torch.float64, written=written)[0, 0])
+
+
+def test_offset_codes_of_signed_weights():
+    codes = encode(torch.tensor([0.0, 0.25, -0.25]), OFFSET, OFFSET_RANGE)
+    assert codes.shape == (1, 3)
+    assert codes[0].tolist() == [32768, 33792, 31744]
+
+
+def test_offset_sa1_top_slice():
+    # 0.25 -> 33792 = 0b10_00_01_00... (slice 7 is 2); SA1 makes it 3: 50176 -> (50176 - 32768) / 4096.
+    assert read_back_with(OFFSET, OFFSET_RANGE, 0.25, 7, SA1) == 4.25
+
+
+def test_offset_sa0_top_slice():
+    # Clearing slice 7 of 33792 leaves 1024 -> (1024 - 32768) / 4096 = -7.75.
+    assert read_back_with(OFFSET, OFFSET_RANGE, 0.25, 7, SA0) == -7.75
+
+
+def test_offset_zero_weight_faults():
+    assert read_back_with(OFFSET, OFFSET_RANGE, 0.0, 7, SA0) == -8.0
+    assert read_back_with(OFFSET, OFFSET_RANGE, 0.0, 0, SA1) == 3 / 4096
+
+
+def test_offset_healthy_round_trip():
+    weights = torch.tensor([0.0, 0.1, -0.37, 7.9], dtype=torch.float64)
+    stored = decode(encode(weights, OFFSET, OFFSET_RANGE), OFFSET, OFFSET_RANGE, dtype=torch.float64)
+    assert torch.equal(stored, torch.round(weights * 4096) / 4096)
+
+
+def test_offset_saturates_below_top():
+    stored = decode(encode(torch.tensor([100.0, -100.0]), OFFSET, OFFSET_RANGE), OFFSET, OFFSET_RANGE, dtype=torch.float64)
+    assert stored.tolist() == [8.0 - 1 / 4096, -8.0]
+
+
+def test_sign_magnitude_sa1_keeps_sign():
+    assert read_back_with(SIGN_MAGNITUDE, RANGE, -0.25, 7, SA1) == -12.25
+    assert read_back_with(SIGN_MAGNITUDE, RANGE, 0.25, 7, SA1) == 12.25
+
+
+def test_sign_magnitude_zero_reads_positive():
+    assert read_back_with(SIGN_MAGNITUDE, RANGE, 0.0, 7, SA1) == 12.0
+
+
+def test_sign_magnitude_sa0_bottom_slice():
+    assert read_back_with(SIGN_MAGNITUDE, RANGE, -(0.25 + 3 / 4096), 0, SA0) == -0.25
+
+
+def test_one_group_encodings_have_one_group():
+    assert OFFSET.groups == 1
+    assert SIGN_MAGNITUDE.groups == 1
+    assert FORMAT.groups == 2

@@ -17,7 +17,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from faultreg.crossbar import CellFormat, apply_stuck_masks, decode, encode, masks_from_states, masks_to_weight_layout, straight_through
+import numpy as np
+
+from faultreg.crossbar import HEALTHY, CellFormat, apply_stuck_masks, decode, encode, masks_from_states, masks_to_weight_layout, straight_through
 from faultreg.faults import FaultMap, check_geometry
 from faultreg.models import crossbar_layers, layer_geometries
 
@@ -57,6 +59,7 @@ class StorageSettings:
         return {
             "weight_bits": self.cell_format.weight_bits,
             "bits_per_cell": self.cell_format.bits_per_cell,
+            "encoding": self.cell_format.encoding,
             "range_mode": self.range_mode,
             "weight_range": self.weight_range,
             "clip_value": self.clip_value,
@@ -66,7 +69,7 @@ class StorageSettings:
     def from_dict(cls, values: dict[str, Any]) -> "StorageSettings":
         """Rebuild settings from :meth:`to_dict` output."""
         return cls(
-            cell_format=CellFormat(int(values["weight_bits"]), int(values["bits_per_cell"])),
+            cell_format=CellFormat(int(values["weight_bits"]), int(values["bits_per_cell"]), str(values["encoding"])),
             range_mode=str(values["range_mode"]),
             weight_range=float(values["weight_range"]),
             clip_value=None if values.get("clip_value") is None else float(values["clip_value"]),
@@ -76,7 +79,7 @@ class StorageSettings:
 def storage_for_method(crossbar: dict[str, Any], method: dict[str, Any]) -> StorageSettings:
     """Combine the ``crossbar`` config section with one method's overrides."""
     return StorageSettings(
-        cell_format=CellFormat(crossbar["weight_bits"], crossbar["bits_per_cell"]),
+        cell_format=CellFormat(crossbar["weight_bits"], crossbar["bits_per_cell"], crossbar["encoding"]),
         range_mode=method.get("range_mode") or crossbar["range_mode"],
         weight_range=float(crossbar["weight_range"]),
         clip_value=method.get("clip_value"),
@@ -90,12 +93,20 @@ class CrossbarChip(nn.Module):
     no faulty cell compute the same numbers.
     """
 
-    def __init__(self, model: nn.Module, storage: StorageSettings, fault_map: FaultMap | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        storage: StorageSettings,
+        fault_map: FaultMap | None = None,
+        mask_stuck_gradients: bool = False,
+    ) -> None:
         super().__init__()
         self.model = model
         self.storage = storage
+        self.mask_stuck_gradients = mask_stuck_gradients
         self.layer_names = [name for name, _ in crossbar_layers(model)]
         self._masks: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._healthy: dict[str, torch.Tensor] = {}
         self.fault_map_hash: str | None = None
         if fault_map is not None:
             self.install_fault_map(fault_map)
@@ -106,14 +117,21 @@ class CrossbarChip(nn.Module):
         device = next(self.model.parameters()).device
         modules = dict(crossbar_layers(self.model))
         masks = {}
+        healthy = {}
         for name in self.layer_names:
             weight_shape = tuple(modules[name].weight.shape)
-            and_mask, or_mask = masks_from_states(fault_map.states[name], self.storage.cell_format)
+            states = fault_map.states[name]
+            and_mask, or_mask = masks_from_states(states, self.storage.cell_format)
             masks[name] = (
                 torch.from_numpy(masks_to_weight_layout(and_mask, weight_shape)).to(device),
                 torch.from_numpy(masks_to_weight_layout(or_mask, weight_shape)).to(device),
             )
+            # A weight is healthy when none of its cells, in any group or slice, is stuck.
+            healthy_matrix = (states == HEALTHY).all(axis=(2, 3))
+            healthy_layout = masks_to_weight_layout(healthy_matrix[np.newaxis], weight_shape)[0]
+            healthy[name] = torch.from_numpy(healthy_layout).to(device=device, dtype=modules[name].weight.dtype)
         self._masks = masks
+        self._healthy = healthy
         self.fault_map_hash = fault_map.content_hash()
 
     def stored_weight(self, name: str, weight: torch.Tensor) -> torch.Tensor:
@@ -123,7 +141,7 @@ class CrossbarChip(nn.Module):
         if name in self._masks:
             and_mask, or_mask = self._masks[name]
             codes = apply_stuck_masks(codes, and_mask, or_mask)
-        return decode(codes, self.storage.cell_format, weight_range, dtype=weight.dtype)
+        return decode(codes, self.storage.cell_format, weight_range, dtype=weight.dtype, written=weight)
 
     def stored_weights(self) -> dict[str, torch.Tensor]:
         """Return every crossbar weight as read back, keyed like ``state_dict``."""
@@ -138,5 +156,6 @@ class CrossbarChip(nn.Module):
             master = modules[name].weight
             with torch.no_grad():
                 stored = self.stored_weight(name, master)
-            parameters[f"{name}.weight"] = straight_through(master, stored)
+            gradient_mask = self._healthy.get(name) if self.mask_stuck_gradients else None
+            parameters[f"{name}.weight"] = straight_through(master, stored, gradient_mask)
         return functional_call(self.model, parameters, (images,))

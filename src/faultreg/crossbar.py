@@ -1,28 +1,37 @@
 """How a weight is stored in multi-level ReRAM cells, and what stuck cells do to it.
 
-Storage model (differential pair, ISAAC-style bit slicing):
+A weight ``w`` becomes an unsigned fixed-point code of ``weight_bits`` bits. The code is cut into
+``weight_bits / bits_per_cell`` slices; slice ``j`` (``j = 0`` is the least significant) lives
+in its own cell and carries ``2**(bits_per_cell * j)``. ISAAC stores 16-bit weights in eight
+2-bit cells (Shafiee et al., "ISAAC", ISCA 2016). The range ``R`` is the weight value of the
+all-ones code; weights beyond it saturate.
 
-* A weight ``w`` is written as the unsigned fixed-point code ``Q = round(|w| / step)`` of
-  ``weight_bits`` bits, with ``step = R / (2**weight_bits - 1)`` so that the all-ones code
-  stands for the range ``R`` (weights beyond ``R`` saturate).
-* Two cell groups hold the sign: a positive weight is written to the G+ group and zeros to
-  the G- group, a negative weight the other way round. The crossbar subtracts the two column
-  currents, so the stored weight is ``(Q+ - Q-) * step``.
-* Each code is cut into ``weight_bits / bits_per_cell`` slices of ``bits_per_cell`` bits; slice
-  ``j`` (``j = 0`` is the least significant) lives in its own cell and carries
-  ``2**(bits_per_cell * j)``. ISAAC stores 16-bit weights in eight 2-bit cells (Shafiee et al.,
-  "ISAAC", ISCA 2016).
+Three sign encodings are modeled (``CellFormat.encoding``):
 
-Stuck-at faults, in conductance terms:
+* ``differential``: two cell groups, G+ and G-. A positive weight is written to G+ with zeros
+  in G-, a negative one the other way round, ``Q = round(|w| / step)`` with
+  ``step = R / (2**weight_bits - 1)``. The crossbar subtracts the two column currents, so the
+  weight read back is ``(Q+ - Q-) * step``.
+* ``offset``: one cell group stores the offset-binary code ``Q = round(w / step) + Z`` with
+  ``Z = 2**(weight_bits - 1)`` and ``step = R / Z``, and the periphery subtracts the offset
+  (for example with a reference column), so the weight read back is ``(Q - Z) * step``. Codes
+  span [-R, R - step] and zero is exact. A zero weight sits at mid-scale, so the top cell of
+  every weight is programmed.
+* ``sign_magnitude``: one cell group stores ``Q = round(|w| / step)`` as in the differential
+  case, and the sign bit is kept in the digital periphery, where it is not faulty.
+
+Stuck-at faults, in conductance terms, are the same under every encoding:
 
 * SA0: the cell is stuck in the high-resistance state (minimum conductance), so its slice reads
-  0 whatever was written.
+  0 whatever was written. Differential and sign-magnitude: the weight loses that slice's
+  magnitude in its group. Offset: the weight moves toward -R.
 * SA1: the cell is stuck in the low-resistance state (maximum conductance), so its slice reads
-  ``2**bits_per_cell - 1``.
+  ``2**bits_per_cell - 1``. Differential: an SA1 in G- pulls even a positive weight negative.
+  Offset: the weight moves toward +R. Sign-magnitude: the magnitude grows with the weight's own
+  sign (a zero weight counts as positive).
 
-With differential pairs an SA1 in the G- group of a positive weight pulls it negative, which is
-why both groups carry fault maps. Faults act on the integer codes through two masks per weight
-and group, built once per fault map: ``faulty = (code & and_mask) | or_mask``.
+Faults act on the integer codes through two masks per weight and group, built once per fault
+map: ``faulty = (code & and_mask) | or_mask``.
 """
 
 from __future__ import annotations
@@ -37,10 +46,12 @@ HEALTHY = 0
 SA0 = 1
 SA1 = 2
 
-# Index of each cell group along the first axis of codes and masks.
+# Index of each cell group along the first axis of codes and masks. Offset and sign-magnitude
+# encodings have only group 0.
 POSITIVE_GROUP = 0
 NEGATIVE_GROUP = 1
-GROUPS = 2
+
+ENCODINGS = ("differential", "offset", "sign_magnitude")
 
 
 @dataclass(frozen=True)
@@ -49,8 +60,11 @@ class CellFormat:
 
     weight_bits: int = 16
     bits_per_cell: int = 2
+    encoding: str = "differential"
 
     def __post_init__(self) -> None:
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"unknown encoding {self.encoding!r}; use one of {', '.join(ENCODINGS)}")
         if self.bits_per_cell < 1 or self.weight_bits < 1:
             raise ValueError(f"weight_bits and bits_per_cell must be positive, got {self.weight_bits} and {self.bits_per_cell}")
         if self.weight_bits % self.bits_per_cell:
@@ -60,6 +74,11 @@ class CellFormat:
             )
         if self.weight_bits > 30:
             raise ValueError(f"weight_bits {self.weight_bits} exceeds 30, the widest code the int32 masks hold")
+
+    @property
+    def groups(self) -> int:
+        """Cell groups per weight: 2 for a differential pair, else 1."""
+        return 2 if self.encoding == "differential" else 1
 
     @property
     def slices(self) -> int:
@@ -82,30 +101,70 @@ class CellFormat:
             raise ValueError(f"slice position {position} is outside 0..{self.slices - 1}")
         return self.slice_max << (self.bits_per_cell * position)
 
+    @property
+    def offset_code(self) -> int:
+        """Code of weight zero under the offset encoding, ``2**(weight_bits - 1)``."""
+        return 1 << (self.weight_bits - 1)
+
     def step(self, weight_range: float | torch.Tensor) -> float | torch.Tensor:
-        """Weight value of one code unit for range ``weight_range``."""
+        """Weight value of one code unit for range ``weight_range``.
+
+        Magnitude codes (differential, sign-magnitude) spread ``2**weight_bits - 1`` steps over
+        [0, R]; offset-binary codes spread ``2**weight_bits`` steps over [-R, R).
+        """
+        if self.encoding == "offset":
+            return weight_range / self.offset_code
         return weight_range / self.max_code
 
 
 def encode(weight: torch.Tensor, cell_format: CellFormat, weight_range: float | torch.Tensor) -> torch.Tensor:
-    """Return the int32 codes of ``weight`` as a tensor of shape ``(2, *weight.shape)``.
+    """Return the int32 codes of ``weight`` as a tensor of shape ``(groups, *weight.shape)``.
 
-    Index 0 along the first axis is the G+ group and index 1 the G- group. A NaN weight cannot be
-    programmed and is written as code 0; an infinite one saturates at the full-scale code.
+    For the differential pair, index 0 along the first axis is the G+ group and index 1 the G-
+    group. A NaN weight cannot be programmed and is written as weight 0; an infinite one
+    saturates at the end of the code range.
     """
     step = cell_format.step(weight_range)
-    scaled = torch.nan_to_num(weight.detach().abs() / step, nan=0.0, posinf=float(cell_format.max_code))
+    full_scale = float(cell_format.max_code)
+    detached = weight.detach()
+
+    if cell_format.encoding == "offset":
+        scaled = torch.nan_to_num(detached / step, nan=0.0, posinf=full_scale, neginf=-full_scale)
+        codes = torch.round(scaled) + cell_format.offset_code
+        return codes.clamp_(0, cell_format.max_code).to(torch.int32).unsqueeze(0)
+
+    scaled = torch.nan_to_num(detached.abs() / step, nan=0.0, posinf=full_scale)
     magnitude = torch.round(scaled).clamp_(0, cell_format.max_code).to(torch.int32)
+    if cell_format.encoding == "sign_magnitude":
+        return magnitude.unsqueeze(0)
+
     zero = torch.zeros_like(magnitude)
-    positive = torch.where(weight > 0, magnitude, zero)
-    negative = torch.where(weight < 0, magnitude, zero)
+    positive = torch.where(detached > 0, magnitude, zero)
+    negative = torch.where(detached < 0, magnitude, zero)
     return torch.stack((positive, negative))
 
 
-def decode(codes: torch.Tensor, cell_format: CellFormat, weight_range: float | torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Return the weight that codes of shape ``(2, ...)`` stand for: ``(Q+ - Q-) * step``."""
-    difference = (codes[POSITIVE_GROUP] - codes[NEGATIVE_GROUP]).to(dtype)
-    return difference * cell_format.step(weight_range)
+def decode(
+    codes: torch.Tensor,
+    cell_format: CellFormat,
+    weight_range: float | torch.Tensor,
+    dtype: torch.dtype = torch.float32,
+    written: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Return the weight that codes of shape ``(groups, ...)`` stand for.
+
+    ``written`` is the weight that was written. Only the sign-magnitude encoding needs it,
+    because its sign bit sits in the digital periphery; without it the sign is taken as positive.
+    """
+    step = cell_format.step(weight_range)
+    if cell_format.encoding == "differential":
+        return (codes[POSITIVE_GROUP] - codes[NEGATIVE_GROUP]).to(dtype) * step
+    if cell_format.encoding == "offset":
+        return (codes[0] - cell_format.offset_code).to(dtype) * step
+    magnitude = codes[0].to(dtype) * step
+    if written is None:
+        return magnitude
+    return torch.where(written.detach() < 0, -magnitude, magnitude)
 
 
 def apply_stuck_masks(codes: torch.Tensor, and_mask: torch.Tensor, or_mask: torch.Tensor) -> torch.Tensor:
@@ -121,15 +180,18 @@ def slice_values(code: int, cell_format: CellFormat) -> list[int]:
 def masks_from_states(states: np.ndarray, cell_format: CellFormat) -> tuple[np.ndarray, np.ndarray]:
     """Build the AND and OR masks of a layer from its cell states.
 
-    ``states`` has shape ``(rows, columns, 2, slices)`` with values HEALTHY, SA0 or SA1: the
-    layer's weight matrix in crossbar layout (fan-in rows, one column block per output), then
-    the cell group, then the slice position. Returns two int32 arrays of shape
-    ``(2, rows, columns)``: the AND mask has zeros on the bits of SA0 cells and the OR mask
+    ``states`` has shape ``(rows, columns, groups, slices)`` with values HEALTHY, SA0 or SA1:
+    the layer's weight matrix in crossbar layout (fan-in rows, one column block per output),
+    then the cell group, then the slice position. Returns two int32 arrays of shape
+    ``(groups, rows, columns)``: the AND mask has zeros on the bits of SA0 cells and the OR mask
     has ones on the bits of SA1 cells.
     """
-    expected_tail = (GROUPS, cell_format.slices)
+    expected_tail = (cell_format.groups, cell_format.slices)
     if states.ndim != 4 or states.shape[2:] != expected_tail:
-        raise ValueError(f"cell states must have shape (rows, columns, {GROUPS}, {cell_format.slices}), got {states.shape}")
+        raise ValueError(
+            f"cell states must have shape (rows, columns, {cell_format.groups}, {cell_format.slices}) "
+            f"for {cell_format.encoding} encoding, got {states.shape}"
+        )
 
     full = np.int64(cell_format.max_code)
     clear_bits = np.zeros(states.shape[:3], dtype=np.int64)
@@ -157,23 +219,31 @@ def matrix_shape(weight_shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def masks_to_weight_layout(mask: np.ndarray, weight_shape: tuple[int, ...]) -> np.ndarray:
-    """Reorder a ``(2, rows, columns)`` mask into ``(2, *weight_shape)``, the weight tensor's layout."""
+    """Reorder a ``(groups, rows, columns)`` mask into ``(groups, *weight_shape)``, the weight tensor's layout."""
+    groups = mask.shape[0]
     out_features = weight_shape[0]
-    return np.ascontiguousarray(np.swapaxes(mask, 1, 2)).reshape((GROUPS, out_features, *weight_shape[1:]))
+    return np.ascontiguousarray(np.swapaxes(mask, 1, 2)).reshape((groups, out_features, *weight_shape[1:]))
 
 
 class _StraightThrough(torch.autograd.Function):
-    """Forward the stored weight; pass the gradient unchanged to the master weight."""
+    """Forward the stored weight; pass the gradient to the master weight, optionally masked."""
 
     @staticmethod
-    def forward(ctx, master: torch.Tensor, stored: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, master: torch.Tensor, stored: torch.Tensor, gradient_mask: torch.Tensor | None) -> torch.Tensor:  # type: ignore[override]
+        ctx.gradient_mask = gradient_mask
         return stored
 
     @staticmethod
-    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        return grad_output, None
+    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        if ctx.gradient_mask is None:
+            return grad_output, None, None
+        return grad_output * ctx.gradient_mask, None, None
 
 
-def straight_through(master: torch.Tensor, stored: torch.Tensor) -> torch.Tensor:
-    """Return ``stored`` in the forward pass with the gradient of identity to ``master``."""
-    return _StraightThrough.apply(master, stored)
+def straight_through(master: torch.Tensor, stored: torch.Tensor, gradient_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Return ``stored`` in the forward pass and pass the gradient straight to ``master``.
+
+    With ``gradient_mask`` (1 for weights to update, 0 for weights to freeze) the gradient is
+    multiplied by it, as fault-aware training does for weights with stuck cells.
+    """
+    return _StraightThrough.apply(master, stored, gradient_mask)

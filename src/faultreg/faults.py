@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from faultreg.crossbar import GROUPS, HEALTHY, SA0, SA1, CellFormat
+from faultreg.crossbar import HEALTHY, SA0, SA1, CellFormat
 from faultreg.errors import FaultMapError
 from faultreg.io import atomic_path, write_text_atomic
 from faultreg.seeding import numpy_generator
@@ -52,6 +52,7 @@ class FaultMapSpec:
     weight_bits: int
     bits_per_cell: int
     layers: tuple[LayerGeometry, ...] = field(default_factory=tuple)
+    encoding: str = "differential"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fault_rate <= 1.0:
@@ -64,7 +65,7 @@ class FaultMapSpec:
     @property
     def cell_format(self) -> CellFormat:
         """Cell format the map was drawn for."""
-        return CellFormat(self.weight_bits, self.bits_per_cell)
+        return CellFormat(self.weight_bits, self.bits_per_cell, self.encoding)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the spec as plain JSON-ready values."""
@@ -79,7 +80,7 @@ class FaultMapSpec:
 
 @dataclass
 class FaultMap:
-    """Cell states of one chip: per layer an int8 array of shape (rows, columns, 2, slices)."""
+    """Cell states of one chip: per layer an int8 array of shape (rows, columns, groups, slices)."""
 
     spec: FaultMapSpec
     states: dict[str, np.ndarray]
@@ -105,11 +106,12 @@ class FaultMap:
 
 def generate_fault_map(spec: FaultMapSpec) -> FaultMap:
     """Draw the cell states of ``spec`` with generators derived from its seed and map index."""
+    groups = spec.cell_format.groups
     slices = spec.cell_format.slices
     states: dict[str, np.ndarray] = {}
     for layer_index, layer in enumerate(spec.layers):
         generator = numpy_generator(spec.root_seed, "fault_map", spec.map_index, layer_index)
-        shape = (layer.rows, layer.columns, GROUPS, slices)
+        shape = (layer.rows, layer.columns, groups, slices)
         fault_draw = generator.random(shape)
         type_draw = generator.random(shape)
         layer_states = np.full(shape, HEALTHY, dtype=np.int8)
@@ -191,8 +193,9 @@ def check_geometry(fault_map: FaultMap, layers: list[LayerGeometry], cell_format
     spec = fault_map.spec
     if spec.cell_format != cell_format:
         raise FaultMapError(
-            f"{source} was drawn for {spec.weight_bits}-bit weights with {spec.bits_per_cell} bits per cell, "
-            f"but the model stores {cell_format.weight_bits}-bit weights with {cell_format.bits_per_cell} bits per cell; "
+            f"{source} was drawn for {spec.weight_bits}-bit {spec.encoding} weights with {spec.bits_per_cell} bits per cell, "
+            f"but the model stores {cell_format.weight_bits}-bit {cell_format.encoding} weights "
+            f"with {cell_format.bits_per_cell} bits per cell; "
             "regenerate the maps with the same crossbar settings"
         )
     if tuple(layers) != spec.layers:

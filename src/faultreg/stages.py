@@ -16,7 +16,6 @@ import pandas as pd
 import torch
 
 from faultreg.chip import CrossbarChip, StorageSettings, storage_for_method
-from faultreg.crossbar import CellFormat
 from faultreg.datasets import Dataset, load_dataset
 from faultreg.errors import ConfigError, FaultregError
 from faultreg.faults import FaultMapSpec, generate_fault_map, load_fault_map, save_fault_map
@@ -56,6 +55,7 @@ def make_fault_map(config: dict[str, Any], fault_rate: float, map_index: int, ou
         weight_bits=int(crossbar["weight_bits"]),
         bits_per_cell=int(crossbar["bits_per_cell"]),
         layers=tuple(layer_geometries(model)),
+        encoding=str(crossbar["encoding"]),
     )
     return save_fault_map(generate_fault_map(spec), output)
 
@@ -105,7 +105,7 @@ def train_model(
 
     storage = storage_for_method(config["crossbar"], method)
     fault_map = load_fault_map(fault_map_path) if fault_map_path is not None else None
-    chip = CrossbarChip(model, storage, fault_map)
+    chip = CrossbarChip(model, storage, fault_map, mask_stuck_gradients=method["gradient"] == "mask_stuck")
 
     if fault_map is None:
         condition = "fault-free"
@@ -182,7 +182,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 INFERENCE_COLUMNS = [
     "dataset", "model", "method", "training_faults", "training_fault_rate", "training_seed",
     "fault_rate", "sa1_share", "map_index", "map_hash", "accuracy", "nonfinite_fraction",
-    "diverged", "n_test", "weight_bits", "bits_per_cell", "range_mode",
+    "diverged", "n_test", "weight_bits", "bits_per_cell", "encoding", "range_mode",
 ]
 
 
@@ -235,6 +235,7 @@ def inject_faults(config: dict[str, Any], checkpoint_path: Path, fault_map_paths
                 "n_test": int(test_labels.shape[0]),
                 "weight_bits": storage.cell_format.weight_bits,
                 "bits_per_cell": storage.cell_format.bits_per_cell,
+                "encoding": storage.cell_format.encoding,
                 "range_mode": storage.range_mode,
             }
         )
