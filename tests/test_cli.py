@@ -451,10 +451,10 @@ def test_inject_map_hash_mismatch(workspace, tmp_path, capsys):
     tampered = tmp_path / "tampered.npz"
     with np.load(workspace["chip_a"], allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}
-    states = arrays["layer_0"].copy()
-    # Turn the first cell healthy (0) if it is faulty, else make it SA1 (2).
-    states.flat[0] = 0 if states.flat[0] != 0 else 2
-    arrays["layer_0"] = states
+    states = arrays["layer_0_states"].copy()
+    # Swap the stuck state of the first listed faulty cell (SA0 is 1, SA1 is 2).
+    states[0] = 1 if states[0] == 2 else 2
+    arrays["layer_0_states"] = states
     np.savez_compressed(tampered, **arrays)
     output = tmp_path / "out" / "rows.csv"
 

@@ -143,7 +143,7 @@ def test_tampered_map_fails_hash_check(tmp_path):
     save_fault_map(fault_map, path)
     with np.load(path) as archive:
         arrays = {key: archive[key] for key in archive.files}
-    arrays["layer_0"][0, 0, 0, 0] = SA1 if arrays["layer_0"][0, 0, 0, 0] != SA1 else SA0
+    arrays["layer_0_states"][0] = SA0 if arrays["layer_0_states"][0] == SA1 else SA1
     with open(path, "wb") as handle:
         np.savez_compressed(handle, **arrays)
     with pytest.raises(FaultMapError, match="does not match its hash"):
@@ -169,3 +169,25 @@ def test_geometry_mismatch_rejected():
         check_geometry(fault_map, [LayerGeometry("first", 300, 201), LAYERS[1]], CellFormat(16, 2))
     with pytest.raises(FaultMapError, match="bits per cell"):
         check_geometry(fault_map, list(LAYERS), CellFormat(16, 4))
+
+
+def test_map_outside_layer_rejected(tmp_path):
+    path = tmp_path / "chip.npz"
+    save_fault_map(generate_fault_map(make_spec()), path)
+    with np.load(path) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays["layer_1_indices"][-1] = 200 * 10 * 16  # one past the last cell of layer "second"
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    with pytest.raises(FaultMapError, match="outside layer second"):
+        load_fault_map(path)
+
+
+def test_stored_map_lists_only_faulty_cells(tmp_path):
+    fault_map = generate_fault_map(make_spec(rate=0.01))
+    path = tmp_path / "chip.npz"
+    save_fault_map(fault_map, path)
+    with np.load(path) as archive:
+        listed = sum(archive[f"layer_{index}_indices"].size for index in range(2))
+    counts = fault_map.counts()
+    assert listed == counts["sa0"] + counts["sa1"]

@@ -1,12 +1,18 @@
 """Fabrication-time stuck-at fault maps: drawing, saving, loading and checking them.
 
 A fault map is one simulated chip: the state (healthy, SA0 or SA1) of every cell that stores a
-weight of the model. Cells fail independently with probability ``fault_rate``; a faulty cell is
-SA1 with probability ``sa1_share``, else SA0.
+weight of the model. Each layer is placed on crossbars (see :mod:`faultreg.mapping`) and its
+faults are drawn crossbar by crossbar in the spec's spatial pattern (see
+:mod:`faultreg.patterns`); a faulty site is SA1 with probability ``sa1_share``, else SA0.
+Faults can be restricted to some slice positions or some layers for sensitivity studies; then
+``fault_rate`` is the fraction of faulty cells among the eligible ones.
 
-Each layer's draw uses its own generator keyed by (root seed, map index, layer index), and the
-same two uniform numbers per cell decide the state at every rate. So chip ``j`` at rate 0.05 has
-every fault that chip ``j`` has at rate 0.02, and curves over fault rates are paired.
+Each layer's draws use their own generators keyed by (root seed, map index, layer index), and
+the same uniform numbers decide the states at every rate. So chip ``j`` at rate 0.05 has every
+fault that chip ``j`` has at rate 0.02, and curves over fault rates are paired.
+
+Files store only the faulty cells (flat index and state per layer) with the spec and a SHA-256
+of both, which is checked on loading.
 """
 
 from __future__ import annotations
@@ -23,13 +29,15 @@ from typing import Any
 import numpy as np
 
 from faultreg.crossbar import HEALTHY, SA0, SA1, CellFormat
+from faultreg.mapping import LayerMapping
+from faultreg.patterns import PATTERNS, draw_crossbars
 from faultreg.errors import FaultMapError
 from faultreg.io import atomic_path, write_text_atomic
 from faultreg.seeding import numpy_generator
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -53,8 +61,29 @@ class FaultMapSpec:
     bits_per_cell: int
     layers: tuple[LayerGeometry, ...] = field(default_factory=tuple)
     encoding: str = "differential"
+    crossbar_rows: int = 128
+    crossbar_columns: int = 128
+    pattern: str = "independent"
+    cluster_size: int = 3
+    slice_positions: tuple[int, ...] | None = None
+    target_layers: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.pattern not in PATTERNS:
+            raise FaultMapError(f"fault pattern {self.pattern!r} is unknown; use one of {', '.join(PATTERNS)}")
+        if self.cluster_size < 1:
+            raise FaultMapError(f"cluster_size {self.cluster_size} must be at least 1")
+        slices = self.weight_bits // self.bits_per_cell
+        for position in self.slice_positions or ():
+            if not 0 <= position < slices:
+                raise FaultMapError(
+                    f"slice position {position} does not exist: {self.weight_bits}-bit weights in "
+                    f"{self.bits_per_cell}-bit cells have positions 0 (least significant) to {slices - 1}"
+                )
+        layer_names = [layer.name for layer in self.layers]
+        for name in self.target_layers or ():
+            if name not in layer_names:
+                raise FaultMapError(f"target layer {name!r} is not a crossbar layer of the model; its layers are {layer_names}")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise FaultMapError(f"fault_rate {self.fault_rate} is outside [0, 1]; give the fraction of faulty cells")
         if not 0.0 <= self.sa1_share <= 1.0:
@@ -75,7 +104,15 @@ class FaultMapSpec:
     def from_dict(cls, values: dict[str, Any]) -> "FaultMapSpec":
         """Rebuild a spec from :meth:`to_dict` output."""
         layers = tuple(LayerGeometry(**layer) for layer in values["layers"])
-        return cls(**{**values, "layers": layers})
+        restored = {**values, "layers": layers}
+        for key in ("slice_positions", "target_layers"):
+            if restored.get(key) is not None:
+                restored[key] = tuple(restored[key])
+        return cls(**restored)
+
+    def layer_mapping(self, layer: LayerGeometry) -> LayerMapping:
+        """Return the crossbar tiling of ``layer`` under this spec."""
+        return LayerMapping(layer.rows, layer.columns, self.cell_format, self.crossbar_rows, self.crossbar_columns)
 
 
 @dataclass
@@ -85,15 +122,22 @@ class FaultMap:
     spec: FaultMapSpec
     states: dict[str, np.ndarray]
 
+    def faulty_cells(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return the flat indices (int64) and states (int8) of a layer's faulty cells."""
+        flat = self.states[name].reshape(-1)
+        indices = np.flatnonzero(flat).astype(np.int64)
+        return indices, flat[indices].astype(np.int8)
+
     def content_hash(self) -> str:
-        """Return the SHA-256 of the spec and every layer's states, in layer order."""
+        """Return the SHA-256 of the spec and every layer's faulty cells, in layer order."""
         digest = hashlib.sha256()
         digest.update(json.dumps(self.spec.to_dict(), sort_keys=True).encode("utf-8"))
         for layer in self.spec.layers:
-            array = np.ascontiguousarray(self.states[layer.name], dtype=np.int8)
+            indices, values = self.faulty_cells(layer.name)
             digest.update(layer.name.encode("utf-8"))
-            digest.update(np.asarray(array.shape, dtype=np.int64).tobytes())
-            digest.update(array.tobytes())
+            digest.update(np.asarray(self.states[layer.name].shape, dtype=np.int64).tobytes())
+            digest.update(indices.tobytes())
+            digest.update(values.tobytes())
         return digest.hexdigest()
 
     def counts(self) -> dict[str, int]:
@@ -106,18 +150,28 @@ class FaultMap:
 
 def generate_fault_map(spec: FaultMapSpec) -> FaultMap:
     """Draw the cell states of ``spec`` with generators derived from its seed and map index."""
-    groups = spec.cell_format.groups
-    slices = spec.cell_format.slices
     states: dict[str, np.ndarray] = {}
     for layer_index, layer in enumerate(spec.layers):
-        generator = numpy_generator(spec.root_seed, "fault_map", spec.map_index, layer_index)
-        shape = (layer.rows, layer.columns, groups, slices)
-        fault_draw = generator.random(shape)
-        type_draw = generator.random(shape)
-        layer_states = np.full(shape, HEALTHY, dtype=np.int8)
-        faulty = fault_draw < spec.fault_rate
-        layer_states[faulty & (type_draw < spec.sa1_share)] = SA1
-        layer_states[faulty & (type_draw >= spec.sa1_share)] = SA0
+        mapping = spec.layer_mapping(layer)
+        if spec.target_layers is not None and layer.name not in spec.target_layers:
+            states[layer.name] = np.zeros((layer.rows, layer.columns, mapping.cell_format.groups, mapping.cell_format.slices), dtype=np.int8)
+            continue
+
+        grids = draw_crossbars(
+            spec.pattern,
+            mapping.crossbars,
+            spec.crossbar_rows,
+            spec.crossbar_columns,
+            spec.fault_rate,
+            spec.sa1_share,
+            fault_draws=numpy_generator(spec.root_seed, "fault_map", spec.map_index, layer_index, 0),
+            type_draws=numpy_generator(spec.root_seed, "fault_map", spec.map_index, layer_index, 1),
+            cluster_size=spec.cluster_size,
+        )
+        layer_states = mapping.states_from_crossbars(grids)
+        if spec.slice_positions is not None:
+            excluded = [position for position in range(mapping.cell_format.slices) if position not in spec.slice_positions]
+            layer_states[..., excluded] = HEALTHY
         states[layer.name] = layer_states
     return FaultMap(spec=spec, states=states)
 
@@ -149,7 +203,11 @@ def save_fault_map(fault_map: FaultMap, path: str | Path) -> dict[str, Any]:
         # The summary goes to the same name with .json, so another suffix could overwrite the map.
         raise FaultMapError(f"fault map path {target} must end in .npz; its summary is written beside it as .json")
     info = summary(fault_map)
-    arrays = {f"layer_{index}": fault_map.states[layer.name] for index, layer in enumerate(fault_map.spec.layers)}
+    arrays = {}
+    for index, layer in enumerate(fault_map.spec.layers):
+        indices, values = fault_map.faulty_cells(layer.name)
+        arrays[f"layer_{index}_indices"] = indices
+        arrays[f"layer_{index}_states"] = values
     arrays["spec_json"] = np.array(json.dumps(fault_map.spec.to_dict(), sort_keys=True))
     arrays["sha256"] = np.array(info["sha256"])
     arrays["format_version"] = np.array(FORMAT_VERSION)
@@ -172,10 +230,19 @@ def load_fault_map(path: str | Path) -> FaultMap:
         raise FaultMapError(f"fault map not found: {source}; create it with 'faultreg fault-map' or 'snakemake fault_maps'")
     try:
         with np.load(source, allow_pickle=False) as archive:
+            version = int(archive["format_version"])
+            if version != FORMAT_VERSION:
+                raise FaultMapError(
+                    f"fault map {source} has format version {version}, but this faultreg reads version {FORMAT_VERSION}; "
+                    "delete it and generate it again"
+                )
             spec = FaultMapSpec.from_dict(json.loads(str(archive["spec_json"])))
             stored_hash = str(archive["sha256"])
-            states = {layer.name: archive[f"layer_{index}"] for index, layer in enumerate(spec.layers)}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, EOFError, json.JSONDecodeError) as error:
+            states = {
+                layer.name: _dense_states(spec, layer, archive[f"layer_{index}_indices"], archive[f"layer_{index}_states"], source)
+                for index, layer in enumerate(spec.layers)
+            }
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error, EOFError, json.JSONDecodeError) as error:
         raise FaultMapError(f"fault map {source} is unreadable or incomplete ({error}); delete it and generate it again") from error
 
     fault_map = FaultMap(spec=spec, states=states)
@@ -186,6 +253,19 @@ def load_fault_map(path: str | Path) -> FaultMap:
             "the file was changed or corrupted, so delete it and generate it again"
         )
     return fault_map
+
+
+def _dense_states(spec: FaultMapSpec, layer: LayerGeometry, indices: np.ndarray, values: np.ndarray, source: Path) -> np.ndarray:
+    """Expand a layer's stored faulty cells into its full state array."""
+    shape = (layer.rows, layer.columns, spec.cell_format.groups, spec.cell_format.slices)
+    states = np.zeros(shape, dtype=np.int8)
+    size = states.size
+    if indices.shape != values.shape or (indices.size and (indices.min() < 0 or indices.max() >= size)):
+        raise FaultMapError(f"fault map {source} lists cells outside layer {layer.name} ({size} cells); delete it and generate it again")
+    if not np.isin(values, (SA0, SA1)).all():
+        raise FaultMapError(f"fault map {source} has cell states other than SA0 and SA1 in layer {layer.name}; delete it and generate it again")
+    states.reshape(-1)[indices] = values
+    return states
 
 
 def check_geometry(fault_map: FaultMap, layers: list[LayerGeometry], cell_format: CellFormat, source: str = "fault map") -> None:

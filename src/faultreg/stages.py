@@ -47,15 +47,22 @@ def make_fault_map(config: dict[str, Any], fault_rate: float, map_index: int, ou
     """Draw fault map ``map_index`` at ``fault_rate`` for the configured model and save it."""
     model = build_model(config["model"])
     crossbar = config["crossbar"]
+    faults = config["faults"]
     spec = FaultMapSpec(
         fault_rate=float(fault_rate),
-        sa1_share=float(config["faults"]["sa1_share"]),
+        sa1_share=float(faults["sa1_share"]),
         map_index=int(map_index),
         root_seed=int(config["seed"]),
         weight_bits=int(crossbar["weight_bits"]),
         bits_per_cell=int(crossbar["bits_per_cell"]),
         layers=tuple(layer_geometries(model)),
         encoding=str(crossbar["encoding"]),
+        crossbar_rows=int(crossbar["rows"]),
+        crossbar_columns=int(crossbar["columns"]),
+        pattern=str(faults["pattern"]),
+        cluster_size=int(faults["cluster_size"]),
+        slice_positions=None if faults["slice_positions"] is None else tuple(faults["slice_positions"]),
+        target_layers=None if faults["layers"] is None else tuple(faults["layers"]),
     )
     return save_fault_map(generate_fault_map(spec), output)
 
