@@ -178,7 +178,7 @@ def test_check_config_shipped(tmp_path):
     assert config["faults"]["sa1_share"] == 0.8378
     # Keys that config.yaml leaves out must appear with their schema defaults.
     assert config["dataset"]["max_train_images"] is None
-    assert config["methods"]["baseline"] == {"clip_value": None, "dropout": 0.0, "weight_decay": 0.0, "range_mode": None}
+    assert config["methods"]["baseline"] == {"clip_value": None, "dropout": 0.0, "weight_decay": 0.0, "range_mode": None, "gradient": "straight_through"}
 
 
 def test_check_config_default_path(tmp_path):
