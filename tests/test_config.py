@@ -81,7 +81,7 @@ def test_empty_config_has_baseline_method():
 def test_empty_config_has_every_section():
     config = validate_config({})
 
-    sections = {"seed", "dataset", "model", "crossbar", "faults", "training", "methods", "evaluation", "cost", "report"}
+    sections = {"seed", "dataset", "model", "crossbar", "faults", "endurance", "training", "methods", "evaluation", "cost", "report"}
     assert set(config) == sections
 
 

@@ -17,9 +17,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-import numpy as np
-
-from faultreg.crossbar import HEALTHY, CellFormat, apply_stuck_masks, decode, encode, masks_from_states, masks_to_weight_layout, straight_through
+from faultreg.crossbar import HEALTHY, CellFormat, apply_stuck_masks, decode, encode, states_to_weight_layout, straight_through, stuck_masks
 from faultreg.faults import FaultMap, check_geometry
 from faultreg.models import crossbar_layers, layer_geometries
 
@@ -105,34 +103,59 @@ class CrossbarChip(nn.Module):
         self.storage = storage
         self.mask_stuck_gradients = mask_stuck_gradients
         self.layer_names = [name for name, _ in crossbar_layers(model)]
+        self._states: dict[str, torch.Tensor] = {}
         self._masks: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._healthy: dict[str, torch.Tensor] = {}
         self.fault_map_hash: str | None = None
         if fault_map is not None:
             self.install_fault_map(fault_map)
 
+    def _modules_by_name(self) -> dict[str, nn.Module]:
+        return dict(crossbar_layers(self.model))
+
     def install_fault_map(self, fault_map: FaultMap) -> None:
-        """Build the AND/OR masks of ``fault_map`` once, on the model's device."""
+        """Take the cell states of ``fault_map`` and build their masks once, on the model's device."""
         check_geometry(fault_map, layer_geometries(self.model), self.storage.cell_format)
         device = next(self.model.parameters()).device
-        modules = dict(crossbar_layers(self.model))
-        masks = {}
-        healthy = {}
+        modules = self._modules_by_name()
         for name in self.layer_names:
-            weight_shape = tuple(modules[name].weight.shape)
-            states = fault_map.states[name]
-            and_mask, or_mask = masks_from_states(states, self.storage.cell_format)
-            masks[name] = (
-                torch.from_numpy(masks_to_weight_layout(and_mask, weight_shape)).to(device),
-                torch.from_numpy(masks_to_weight_layout(or_mask, weight_shape)).to(device),
-            )
-            # A weight is healthy when none of its cells, in any group or slice, is stuck.
-            healthy_matrix = (states == HEALTHY).all(axis=(2, 3))
-            healthy_layout = masks_to_weight_layout(healthy_matrix[np.newaxis], weight_shape)[0]
-            healthy[name] = torch.from_numpy(healthy_layout).to(device=device, dtype=modules[name].weight.dtype)
-        self._masks = masks
-        self._healthy = healthy
+            layout = states_to_weight_layout(fault_map.states[name], tuple(modules[name].weight.shape))
+            self.set_layer_states(name, torch.from_numpy(layout).to(device))
         self.fault_map_hash = fault_map.content_hash()
+
+    def clear_faults(self) -> None:
+        """Make every cell healthy again, as on a fault-free chip."""
+        modules = self._modules_by_name()
+        device = next(self.model.parameters()).device
+        cell_format = self.storage.cell_format
+        for name in self.layer_names:
+            shape = (cell_format.groups, cell_format.slices, *modules[name].weight.shape)
+            self.set_layer_states(name, torch.zeros(shape, dtype=torch.int8, device=device))
+        self.fault_map_hash = None
+
+    def layer_states(self, name: str) -> torch.Tensor:
+        """Return the int8 cell states of layer ``name``, shape ``(groups, slices, *weight_shape)``.
+
+        A chip that never had a fault map gets all-healthy states on first use.
+        """
+        if name not in self._states:
+            self.clear_faults()
+        return self._states[name]
+
+    def set_layer_states(self, name: str, states: torch.Tensor) -> None:
+        """Replace the cell states of layer ``name`` and rebuild its masks."""
+        weight = self._modules_by_name()[name].weight
+        self._states[name] = states
+        and_mask, or_mask = stuck_masks(states, self.storage.cell_format)
+        self._masks[name] = (and_mask, or_mask)
+        # A weight is healthy when none of its cells, in any group or slice, is stuck.
+        self._healthy[name] = (states == HEALTHY).all(dim=1).all(dim=0).to(weight.dtype)
+
+    def faulty_cell_counts(self) -> tuple[int, int]:
+        """Return (faulty cells, all cells) over every crossbar layer."""
+        faulty = sum(int(torch.count_nonzero(self.layer_states(name))) for name in self.layer_names)
+        cells = sum(self.layer_states(name).numel() for name in self.layer_names)
+        return faulty, cells
 
     def stored_weight(self, name: str, weight: torch.Tensor) -> torch.Tensor:
         """Return ``weight`` as the chip reads it back from layer ``name``'s cells."""
@@ -145,12 +168,12 @@ class CrossbarChip(nn.Module):
 
     def stored_weights(self) -> dict[str, torch.Tensor]:
         """Return every crossbar weight as read back, keyed like ``state_dict``."""
-        modules = dict(crossbar_layers(self.model))
+        modules = self._modules_by_name()
         with torch.no_grad():
             return {f"{name}.weight": self.stored_weight(name, modules[name].weight) for name in self.layer_names}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        modules = dict(crossbar_layers(self.model))
+        modules = self._modules_by_name()
         parameters = {}
         for name in self.layer_names:
             master = modules[name].weight

@@ -177,14 +177,34 @@ def slice_values(code: int, cell_format: CellFormat) -> list[int]:
     return [(code >> (cell_format.bits_per_cell * position)) & cell_format.slice_max for position in range(cell_format.slices)]
 
 
-def masks_from_states(states: np.ndarray, cell_format: CellFormat) -> tuple[np.ndarray, np.ndarray]:
+def stuck_masks(states: torch.Tensor, cell_format: CellFormat) -> tuple[torch.Tensor, torch.Tensor]:
     """Build the AND and OR masks of a layer from its cell states.
 
-    ``states`` has shape ``(rows, columns, groups, slices)`` with values HEALTHY, SA0 or SA1:
-    the layer's weight matrix in crossbar layout (fan-in rows, one column block per output),
-    then the cell group, then the slice position. Returns two int32 arrays of shape
-    ``(groups, rows, columns)``: the AND mask has zeros on the bits of SA0 cells and the OR mask
-    has ones on the bits of SA1 cells.
+    ``states`` has shape ``(groups, slices, ...)`` with values HEALTHY, SA0 or SA1. Returns two
+    int32 tensors of shape ``(groups, ...)``: the AND mask has zeros on the bits of SA0 cells and
+    the OR mask has ones on the bits of SA1 cells.
+    """
+    if states.ndim < 2 or tuple(states.shape[:2]) != (cell_format.groups, cell_format.slices):
+        raise ValueError(
+            f"cell states must start with dimensions ({cell_format.groups}, {cell_format.slices}) "
+            f"for {cell_format.encoding} encoding, got {tuple(states.shape)}"
+        )
+    clear_bits = torch.zeros((states.shape[0], *states.shape[2:]), dtype=torch.int32, device=states.device)
+    set_bits = torch.zeros_like(clear_bits)
+    for position in range(cell_format.slices):
+        bits = cell_format.slice_mask(position)
+        cell_states = states[:, position]
+        clear_bits |= (cell_states == SA0).to(torch.int32) * bits
+        set_bits |= (cell_states == SA1).to(torch.int32) * bits
+    return cell_format.max_code & ~clear_bits, set_bits
+
+
+def masks_from_states(states: np.ndarray, cell_format: CellFormat) -> tuple[np.ndarray, np.ndarray]:
+    """Build the masks of cell states in crossbar layout, as numpy arrays.
+
+    ``states`` has shape ``(rows, columns, groups, slices)``: the layer's weight matrix in
+    crossbar layout (fan-in rows, one column block per output), then the cell group, then the
+    slice position. Returns two int32 arrays of shape ``(groups, rows, columns)``.
     """
     expected_tail = (cell_format.groups, cell_format.slices)
     if states.ndim != 4 or states.shape[2:] != expected_tail:
@@ -192,19 +212,24 @@ def masks_from_states(states: np.ndarray, cell_format: CellFormat) -> tuple[np.n
             f"cell states must have shape (rows, columns, {cell_format.groups}, {cell_format.slices}) "
             f"for {cell_format.encoding} encoding, got {states.shape}"
         )
+    by_group = torch.from_numpy(np.ascontiguousarray(states.transpose(2, 3, 0, 1)))
+    and_mask, or_mask = stuck_masks(by_group, cell_format)
+    return and_mask.numpy(), or_mask.numpy()
 
-    full = np.int64(cell_format.max_code)
-    clear_bits = np.zeros(states.shape[:3], dtype=np.int64)
-    set_bits = np.zeros(states.shape[:3], dtype=np.int64)
-    for position in range(cell_format.slices):
-        mask = np.int64(cell_format.slice_mask(position))
-        cell_states = states[..., position]
-        clear_bits |= np.where(cell_states == SA0, mask, 0)
-        set_bits |= np.where(cell_states == SA1, mask, 0)
 
-    and_mask = (full & ~clear_bits).astype(np.int32)
-    or_mask = set_bits.astype(np.int32)
-    return np.moveaxis(and_mask, 2, 0), np.moveaxis(or_mask, 2, 0)
+def states_to_weight_layout(states: np.ndarray, weight_shape: tuple[int, ...]) -> np.ndarray:
+    """Reorder states ``(rows, columns, groups, slices)`` into ``(groups, slices, *weight_shape)``."""
+    rows, columns, groups, slices = states.shape
+    by_group = states.transpose(2, 3, 1, 0)  # (groups, slices, out, fan-in)
+    return np.ascontiguousarray(by_group).reshape((groups, slices, *weight_shape))
+
+
+def states_from_weight_layout(states: np.ndarray, weight_shape: tuple[int, ...]) -> np.ndarray:
+    """Inverse of :func:`states_to_weight_layout`."""
+    groups, slices = states.shape[:2]
+    out_features = weight_shape[0]
+    matrix = states.reshape(groups, slices, out_features, -1)
+    return np.ascontiguousarray(matrix.transpose(3, 2, 0, 1))
 
 
 def matrix_shape(weight_shape: tuple[int, ...]) -> tuple[int, int]:

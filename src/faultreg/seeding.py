@@ -20,6 +20,7 @@ STREAMS: dict[str, int] = {
     "batch_order": 5,
     "dropout": 6,
     "test_subsample": 7,
+    "endurance": 8,
 }
 
 

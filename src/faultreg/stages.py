@@ -18,7 +18,9 @@ import torch
 from faultreg.chip import CrossbarChip, StorageSettings, storage_for_method
 from faultreg.datasets import Dataset, load_dataset
 from faultreg.errors import ConfigError, FaultregError
-from faultreg.faults import FaultMapSpec, generate_fault_map, load_fault_map, save_fault_map
+from faultreg.crossbar import states_to_weight_layout
+from faultreg.endurance import EnduranceSettings, WearTracker
+from faultreg.faults import FaultMap, FaultMapSpec, generate_fault_map, load_fault_map, save_fault_map
 from faultreg.inference import evaluate
 from faultreg.io import atomic_path, write_text_atomic
 from faultreg.models import build_model, initialize_weights, layer_geometries, set_dropout_generator
@@ -121,6 +123,15 @@ def train_model(
         condition = f"rate {fault_map.spec.fault_rate:g}, chip {fault_map.spec.map_index}"
         training_faults, training_fault_rate, map_index = "same_chip", fault_map.spec.fault_rate, fault_map.spec.map_index
 
+    wear = None
+    if config["endurance"]["enabled"]:
+        chip_key = 0 if map_index is None else map_index + 1
+        wear = WearTracker(
+            chip,
+            EnduranceSettings.from_config(config["endurance"]),
+            torch_generator(root_seed, "endurance", training_seed, chip_key),
+        )
+
     description = f"{method_name} ({condition}, seed {training_seed})"
     logger.info("training %s %s on %s with %d images on %s", config["model"]["architecture"], description, dataset.name, len(train_labels), device)
     outcome = train_on_chip(
@@ -129,7 +140,9 @@ def train_model(
         protocol=config["training"],
         batch_generator=torch_generator(root_seed, "batch_order", training_seed),
         description=description,
+        wear=wear,
     )
+    faulty_cells, cells = chip.faulty_cell_counts()
 
     metrics = {
         "dataset": dataset.name,
@@ -148,6 +161,9 @@ def train_model(
         "final_test_accuracy": outcome.epochs[-1]["test_accuracy"] if outcome.epochs else None,
         "max_abs_weight": outcome.max_abs_weight,
         "wall_time_s": round(outcome.wall_time_s, 3),
+        "final_faulty_cell_fraction": faulty_cells / cells,
+        "worn_cells": wear.worn_cells if wear is not None else 0,
+        "slice_writes": wear.total_writes() if wear is not None else None,
         "device": str(device),
         "storage": storage.to_dict(),
     }
@@ -157,9 +173,11 @@ def train_model(
         "model_settings": config["model"],
         "method_settings": method,
         "metadata": metrics,
+        "worn_cell_states": worn_cell_states(chip, fault_map) if wear is not None else {},
     }
 
-    history = pd.DataFrame(outcome.history, columns=["step", "epoch", "loss", "max_abs_weight", "max_abs_stored_weight"])
+    history_columns = ["step", "epoch", "loss", "max_abs_weight", "max_abs_stored_weight", "faulty_cell_fraction"]
+    history = pd.DataFrame(outcome.history, columns=history_columns)
     epochs = pd.DataFrame(outcome.epochs, columns=["epoch", "test_accuracy", "loss"])
     for key in ("dataset", "model", "method", "training_faults", "training_fault_rate", "map_index", "training_seed"):
         history.insert(len(history.columns), key, metrics[key])
@@ -171,6 +189,24 @@ def train_model(
     metrics["epochs"] = epochs.to_dict(orient="records")
     write_text_atomic(metrics_path, json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def worn_cell_states(chip: CrossbarChip, fault_map: FaultMap | None) -> dict[str, dict[str, torch.Tensor]]:
+    """Return the cells that wore out during training, per layer, in weight layout.
+
+    Each entry holds the flat indices into the layer's ``(groups, slices, *weight_shape)``
+    states and the stuck states, so evaluation on the same chip can restore the wear.
+    """
+    worn = {}
+    for name in chip.layer_names:
+        final = chip.layer_states(name).cpu()
+        if fault_map is None:
+            initial = torch.zeros_like(final)
+        else:
+            initial = torch.from_numpy(states_to_weight_layout(fault_map.states[name], tuple(final.shape[2:])))
+        indices = torch.nonzero((final != initial).reshape(-1)).reshape(-1)
+        worn[name] = {"indices": indices, "states": final.reshape(-1)[indices]}
+    return worn
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -191,6 +227,16 @@ INFERENCE_COLUMNS = [
     "fault_rate", "sa1_share", "map_index", "map_hash", "accuracy", "nonfinite_fraction",
     "diverged", "n_test", "weight_bits", "bits_per_cell", "encoding", "range_mode",
 ]
+
+
+def _restore_wear(chip: CrossbarChip, worn: dict[str, dict[str, torch.Tensor]]) -> None:
+    """Add the cells a model wore out in training to the chip it was trained on."""
+    for name, cells in worn.items():
+        if cells["indices"].numel() == 0:
+            continue
+        states = chip.layer_states(name).clone()
+        states.view(-1)[cells["indices"].to(states.device)] = cells["states"].to(states.device)
+        chip.set_layer_states(name, states)
 
 
 def inject_faults(config: dict[str, Any], checkpoint_path: Path, fault_map_paths: list[Path], output: Path) -> pd.DataFrame:
@@ -223,6 +269,8 @@ def inject_faults(config: dict[str, Any], checkpoint_path: Path, fault_map_paths
                 f"but {path} is a different chip; evaluate it on the map it was trained on"
             )
         chip.install_fault_map(fault_map)
+        if metadata["map_hash"] is not None:
+            _restore_wear(chip, checkpoint.get("worn_cell_states", {}))
         accuracy, nonfinite = evaluate(chip, test_images, test_labels, config["evaluation"]["batch_size"])
         rows.append(
             {

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from faultreg.chip import CrossbarChip
+from faultreg.endurance import WearTracker
 from faultreg.inference import evaluate
 from faultreg.models import crossbar_layers
 
@@ -49,6 +50,12 @@ def max_abs_weight(chip: CrossbarChip, stored: bool = False) -> float:
     return max(float(weight.abs().max()) for weight in weights)
 
 
+def faulty_cell_fraction(chip: CrossbarChip) -> float:
+    """Return the share of the chip's weight cells that are stuck, fabrication and wear together."""
+    faulty, cells = chip.faulty_cell_counts()
+    return faulty / cells
+
+
 def clip_weights(chip: CrossbarChip, clip_value: float) -> None:
     """Clamp every crossbar master weight to [-clip_value, clip_value] in place."""
     with torch.no_grad():
@@ -66,13 +73,15 @@ def train_on_chip(
     protocol: dict[str, Any],
     batch_generator: torch.Generator,
     description: str = "training",
+    wear: WearTracker | None = None,
 ) -> TrainingOutcome:
     """Train ``chip.model`` in place and return its history.
 
     ``method`` is one entry of the ``methods`` config section. Its clip_value and weight_decay
     act here, while its dropout is already part of the model. ``protocol`` is the ``training``
-    section (epochs, batch_size, learning_rate, momentum, log_every). ``batch_generator`` is a CPU generator for the
-    mini-batch order. Tensors must already be on the model's device.
+    section (epochs, batch_size, learning_rate, momentum, log_every). ``batch_generator`` is a
+    CPU generator for the mini-batch order. ``wear``, if given, counts the writes of every step
+    and turns worn-out cells stuck. Tensors must already be on the model's device.
     """
     outcome = TrainingOutcome()
     started = time.perf_counter()
@@ -112,6 +121,9 @@ def train_on_chip(
             if clip_value is not None:
                 clip_weights(chip, clip_value)
 
+            if wear is not None:
+                wear.record_write()
+
             outcome.steps += 1
             largest = max_abs_weight(chip)
             if not math.isfinite(largest):
@@ -127,6 +139,7 @@ def train_on_chip(
                         "loss": loss_value,
                         "max_abs_weight": largest,
                         "max_abs_stored_weight": max_abs_weight(chip, stored=True),
+                        "faulty_cell_fraction": faulty_cell_fraction(chip),
                     }
                 )
             progress.update(1)

@@ -143,7 +143,7 @@ def evaluation_fault_map_arguments(wildcards, input):
 
 
 # Config sections a training run reads; the method entry is added per rule.
-TRAINING_SECTIONS = ("seed", "dataset", "model", "crossbar", "training")
+TRAINING_SECTIONS = ("seed", "dataset", "model", "crossbar", "training", "endurance")
 
 
 def figure_files():
