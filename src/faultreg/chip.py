@@ -121,7 +121,7 @@ class CrossbarChip(nn.Module):
         for name in self.layer_names:
             layout = states_to_weight_layout(fault_map.states[name], tuple(modules[name].weight.shape))
             self.set_layer_states(name, torch.from_numpy(layout).to(device))
-        self.fault_map_hash = fault_map.content_hash()
+        self.fault_map_hash = fault_map.sha256()
 
     def clear_faults(self) -> None:
         """Make every cell healthy again, as on a fault-free chip."""
@@ -171,6 +171,14 @@ class CrossbarChip(nn.Module):
         modules = self._modules_by_name()
         with torch.no_grad():
             return {f"{name}.weight": self.stored_weight(name, modules[name].weight) for name in self.layer_names}
+
+    def run(self, parameters: dict[str, torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+        """Run the model on ``images`` with crossbar weights from ``parameters``.
+
+        Inference reads the weights once with :meth:`stored_weights` and reuses them for every
+        batch, which gives the same outputs as :meth:`forward` without re-encoding per batch.
+        """
+        return functional_call(self.model, parameters, (images,))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         modules = self._modules_by_name()

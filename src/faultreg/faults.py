@@ -121,6 +121,11 @@ class FaultMap:
 
     spec: FaultMapSpec
     states: dict[str, np.ndarray]
+    verified_hash: str | None = field(default=None, compare=False, repr=False)
+
+    def sha256(self) -> str:
+        """Return the hash checked when the map was loaded, or compute it for an in-memory map."""
+        return self.verified_hash if self.verified_hash is not None else self.content_hash()
 
     def faulty_cells(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Return the flat indices (int64) and states (int8) of a layer's faulty cells."""
@@ -252,6 +257,7 @@ def load_fault_map(path: str | Path) -> FaultMap:
             f"fault map {source} does not match its hash (stored {stored_hash[:12]}, computed {actual_hash[:12]}); "
             "the file was changed or corrupted, so delete it and generate it again"
         )
+    fault_map.verified_hash = actual_hash
     return fault_map
 
 

@@ -17,8 +17,9 @@ def evaluate(chip: CrossbarChip, images: torch.Tensor, labels: torch.Tensor, bat
     correct = 0
     nonfinite = 0
     with torch.no_grad():
+        parameters = chip.stored_weights()
         for start in range(0, images.shape[0], batch_size):
-            logits = chip(images[start : start + batch_size])
+            logits = chip.run(parameters, images[start : start + batch_size])
             batch_labels = labels[start : start + batch_size]
             finite = torch.isfinite(logits).all(dim=1)
             predictions = logits.argmax(dim=1)

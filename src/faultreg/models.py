@@ -99,6 +99,51 @@ class LeNet5(nn.Module):
         return self.classifier(self.features(images))
 
 
+class BasicBlock(nn.Module):
+    """Residual block of two 3x3 convolutions with batch normalization (He et al., CVPR 2016)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        hidden = torch.relu(self.bn1(self.conv1(inputs)))
+        return torch.relu(self.bn2(self.conv2(hidden)) + self.shortcut(inputs))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 (11.2 million weights) with a 3x3 stem for small images, as used for CIFAR-10.
+
+    Dropout acts on the pooled features before the classifier.
+    """
+
+    def __init__(self, dropout: float = 0.0, image_shape: tuple[int, ...] = IMAGE_SHAPE, num_classes: int = NUM_CLASSES) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(image_shape[0], 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
+        blocks: list[nn.Module] = []
+        in_channels = 64
+        for out_channels, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
+            blocks += [BasicBlock(in_channels, out_channels, stride), BasicBlock(out_channels, out_channels, 1)]
+            in_channels = out_channels
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), SeededDropout(dropout), nn.Linear(512, num_classes))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.stem(images)))
+
+
+ARCHITECTURES = ("mlp", "lenet5", "resnet18")
+
+
 def build_model(model_settings: dict[str, Any], dropout: float = 0.0) -> nn.Module:
     """Build the network named in the ``model`` config section, with unset weights."""
     architecture = model_settings["architecture"]
@@ -106,7 +151,9 @@ def build_model(model_settings: dict[str, Any], dropout: float = 0.0) -> nn.Modu
         return MLP(list(model_settings["hidden_units"]), dropout=dropout)
     if architecture == "lenet5":
         return LeNet5(dropout=dropout)
-    raise ValueError(f"unknown model architecture {architecture!r}; use mlp or lenet5")
+    if architecture == "resnet18":
+        return ResNet18(dropout=dropout)
+    raise ValueError(f"unknown model architecture {architecture!r}; use one of {', '.join(ARCHITECTURES)}")
 
 
 def crossbar_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:

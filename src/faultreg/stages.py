@@ -263,7 +263,7 @@ def inject_faults(config: dict[str, Any], checkpoint_path: Path, fault_map_paths
     chip = CrossbarChip(model, storage)
     for path in fault_map_paths:
         fault_map = load_fault_map(path)
-        if metadata["map_hash"] is not None and fault_map.content_hash() != metadata["map_hash"]:
+        if metadata["map_hash"] is not None and fault_map.sha256() != metadata["map_hash"]:
             raise ConfigError(
                 f"model {checkpoint_path} was trained on the chip with hash {metadata['map_hash'][:12]}, "
                 f"but {path} is a different chip; evaluate it on the map it was trained on"
