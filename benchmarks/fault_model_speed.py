@@ -1,9 +1,9 @@
 """Measure the cost of the crossbar fault model against plain PyTorch.
 
-For each model this script times: drawing a fault map, applying it (building the masks and
-reading every weight back through the stuck cells once), one clean test-set evaluation of the
-plain model, and one SGD step of the plain model versus one on the faulty chip. It prints a
-Markdown table and, with --output, writes the numbers as JSON.
+For each model this script times four things. Drawing a fault map. Applying it, which builds
+the masks and reads every weight back through the stuck cells once. One clean test-set
+evaluation of the plain model. One SGD step of the plain model and one on the faulty chip. It
+prints a Markdown table and, with --output, writes the numbers as JSON.
 
 Targets of the fault model: applying a map costs at most 5 % of one clean test-set evaluation,
 and a faulty training step at most 1.3 times a clean one.
@@ -112,7 +112,10 @@ def main() -> None:
     arguments = parser.parse_args()
 
     torch.set_num_threads(arguments.threads)
-    device = torch.device("cuda" if arguments.device == "auto" and torch.cuda.is_available() else ("cpu" if arguments.device == "auto" else arguments.device))
+    if arguments.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(arguments.device)
     dataset = load_dataset({"name": "mnist_subset", "test_fraction": 0.2, "max_train_images": None, "max_test_images": None}, 0)
     test_images = torch.from_numpy(dataset.test_images[: arguments.test_images]).to(device)
     train_images = torch.from_numpy(dataset.train_images[: arguments.batch_size]).to(device)

@@ -49,7 +49,7 @@ def test_states_follow_cell_address():
 def test_unused_crossbar_cells_dropped():
     mapping = LayerMapping(300, 10, FORMAT, 128, 128)
     grids = np.zeros((6, 128, 128), dtype=np.int8)
-    grids[5, 127, 127] = SA0  # row 2 * 128 + 127 = 383 > 299: holds no weight
+    grids[5, 127, 127] = SA0  # row 2 * 128 + 127 = 383 > 299, so the cell stores no weight
     assert np.count_nonzero(mapping.states_from_crossbars(grids)) == 0
 
 

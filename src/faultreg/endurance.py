@@ -2,8 +2,8 @@
 
 Every cell gets a lifetime in writes drawn from a log-normal distribution with the configured
 mean and coefficient of variation. After each optimizer step the new weights are written to
-the chip; a cell counts one write when the value of its own slice changes (writing the same
-slice value again needs no programming pulse). A healthy cell whose write count exceeds its
+the chip. A cell counts one write when the value of its own slice changes, because writing the
+same slice value again needs no programming pulse. A healthy cell whose write count exceeds its
 lifetime becomes stuck: SA1 with probability ``sa1_share``, else SA0. The initial programming of
 the chip is not counted.
 

@@ -16,7 +16,7 @@ chip at a lower rate are a subset of its faults at a higher rate, for every patt
   Cluster corners fall on each site of a grid padded by ``cluster_size - 1`` with probability
   ``q = 1 - (1 - fault_rate)**(1 / cluster_size**2)``, so every cell is covered by at least one
   cluster with probability ``fault_rate``. Where clusters overlap, the cluster whose corner
-  drew the smaller uniform number sets the state; that corner is present at every higher rate,
+  drew the smaller uniform number sets the state. That corner is present at every higher rate,
   so overlapping cells keep their state as the rate grows.
 """
 
