@@ -467,3 +467,28 @@ def test_inject_map_hash_mismatch(workspace, tmp_path, capsys):
     assert_input_error(result, "inject", str(tampered))
     assert "hash" in error_lines(result, "inject")[0]
     assert_nothing_written(output)
+
+
+def test_check_config_merges_files(tmp_path, capsys):
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(yaml.safe_dump({"faults": {"rates": [0.0, 0.1]}, "run_methods": ["baseline", "clip"]}))
+
+    result = call_faultreg(capsys, "check-config", "--config", SHIPPED_CONFIG, scenario)
+    config = json.loads(result.stdout)
+
+    assert result.returncode == 0
+    assert config["faults"]["rates"] == [0.0, 0.1]
+    assert config["faults"]["training_rates"] == [0.1]
+    assert config["faults"]["maps_per_rate"] == 5  # kept from config.yaml
+    assert set(config["methods"]) == {"baseline", "clip", "dropout", "l2", "clip_dropout"}
+    assert config["run_methods"] == ["baseline", "clip"]
+
+
+def test_check_config_requires_baseline(tmp_path, capsys):
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump({"methods": {"clip": {"clip_value": 0.5, "range_mode": "clip"}}}))
+
+    result = call_faultreg(capsys, "check-config", "--config", config_path)
+
+    assert result.returncode == 2
+    assert "baseline" in result.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from faultreg.config import load_config, parse_config_json, validate_config
+from faultreg.config import load_config, merge_configs, parse_config_json, validate_config, validate_workflow_config
 from faultreg.errors import ConfigError
 
 SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
@@ -81,7 +81,7 @@ def test_empty_config_has_baseline_method():
 def test_empty_config_has_every_section():
     config = validate_config({})
 
-    sections = {"seed", "dataset", "model", "crossbar", "faults", "endurance", "training", "methods", "evaluation", "cost", "report"}
+    sections = {"seed", "run_methods", "dataset", "model", "crossbar", "faults", "endurance", "training", "methods", "evaluation", "cost", "report"}
     assert set(config) == sections
 
 
@@ -390,3 +390,35 @@ def test_json_array_rejected():
         parse_config_json("[1, 2]")
 
     assert "list" in str(caught.value)
+
+
+def test_merge_configs_like_snakemake():
+    base = {"faults": {"rates": [0.0, 0.1], "sa1_share": 0.5}, "methods": {"baseline": {}, "clip": {"clip_value": 1.0}}}
+    override = {"faults": {"rates": [0.2]}, "methods": {"clip": {"dropout": 0.1}}}
+
+    merged = merge_configs(base, override)
+
+    assert merged["faults"] == {"rates": [0.2], "sa1_share": 0.5}
+    assert merged["methods"] == {"baseline": {}, "clip": {"clip_value": 1.0, "dropout": 0.1}}
+    assert base["faults"]["rates"] == [0.0, 0.1]
+
+
+def test_workflow_config_needs_baseline():
+    with pytest.raises(ConfigError, match="baseline"):
+        validate_workflow_config({"methods": {"clip": {"clip_value": 0.5}}})
+
+
+def test_run_methods_must_name_methods():
+    with pytest.raises(ConfigError, match="dropout"):
+        validate_workflow_config({"run_methods": ["baseline", "dropout"]})
+
+
+def test_run_methods_must_keep_baseline():
+    with pytest.raises(ConfigError, match="leaves out baseline"):
+        validate_workflow_config({"methods": {"baseline": {}, "l2": {"weight_decay": 0.01}}, "run_methods": ["l2"]})
+
+
+def test_run_methods_selects_subset():
+    config = validate_workflow_config({"methods": {"baseline": {}, "l2": {"weight_decay": 0.01}}, "run_methods": ["baseline"]})
+
+    assert config["run_methods"] == ["baseline"]

@@ -16,7 +16,8 @@ TINY_SCENARIO = {
     "model": {"hidden_units": [16]},
     "faults": {"rates": [0.0, 0.1], "maps_per_rate": 2, "training_rates": [0.1], "training_chips": 1},
     "training": {"epochs": 1, "batch_size": 50},
-    "methods": {"baseline": {}, "clip": {"clip_value": 0.5, "range_mode": "clip"}},
+    "methods": {"baseline": {}, "clip": {"clip_value": 0.5, "range_mode": "clip"}, "l2": {"weight_decay": 0.01}},
+    "run_methods": ["baseline", "clip"],
     "report": {"headline_rate": 0.1, "formats": ["png"]},
 }
 
@@ -50,7 +51,12 @@ def test_run_writes_every_result(finished_run):
     assert (results / "summary.md").read_text().count("baseline") >= 1
     for table in ["accuracy_runs.csv", "accuracy_summary.csv", "accuracy_summary.md", "cost_overheads.csv", "divergence.csv"]:
         assert (results / "tables" / table).is_file(), table
-    assert len(list((results / "faultmaps" / "mlp").glob("*.npz"))) == 4
+    # One map at rate 0 (every fault-free chip is the same) and two at rate 0.1.
+    assert sorted(path.name for path in (results / "faultmaps" / "mlp").glob("*.npz")) == [
+        "rate0.1_map0.npz", "rate0.1_map1.npz", "rate0_map0.npz",
+    ]
+    # run_methods leaves l2 out.
+    assert sorted(path.name for path in (results / "training" / "mnist_subset" / "mlp").iterdir()) == ["baseline", "clip"]
     assert len(list((finished_run / "logs").rglob("*.log"))) >= 12
     assert len(list((finished_run / "benchmarks").rglob("*.tsv"))) >= 12
 
@@ -59,8 +65,8 @@ def test_run_writes_every_result(finished_run):
 def test_run_accuracy_rows(finished_run):
     with open(finished_run / "results" / "tables" / "accuracy_runs.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    # Two fault-free models on 2 rates x 2 maps, plus two chip-trained models on their chip.
-    assert len(rows) == 2 * 4 + 2
+    # Two fault-free models on 1 + 2 maps, plus two chip-trained models on their chip.
+    assert len(rows) == 2 * 3 + 2
     same_chip = [row for row in rows if row["training_faults"] == "same_chip"]
     assert {row["method"] for row in same_chip} == {"baseline", "clip"}
     assert all(float(row["fault_rate"]) == 0.1 and row["map_index"] == "0" for row in same_chip)
@@ -94,6 +100,29 @@ def test_figures_target_redraws_without_training(finished_run):
     assert "rule aggregate" in log or "localrule aggregate" in log
     for stage in ["train_baseline", "train_regularized", "inject", "fault_map"]:
         assert f"rule {stage}:" not in log
+
+
+@pytest.mark.workflow
+def test_report_bundles_results(finished_run):
+    result = snakemake(finished_run, "--report", "report.zip")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (finished_run / "report.zip").stat().st_size > 10_000
+
+
+@pytest.mark.workflow
+def test_missing_idx_file_stops_dry_run(tmp_path):
+    idx_dir = tmp_path / "mnist"
+    idx_dir.mkdir()
+    for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte.gz"]:
+        (idx_dir / name).write_bytes(b"")
+    scenario = {**TINY_SCENARIO, "dataset": {"name": "mnist", "idx_dir": str(idx_dir)}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(scenario))
+
+    result = snakemake(tmp_path, "-n")
+
+    assert result.returncode != 0
+    assert "t10k-labels-idx1-ubyte" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
 
 
 @pytest.mark.workflow

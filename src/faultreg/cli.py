@@ -15,22 +15,29 @@ from pathlib import Path
 from typing import Any, Callable
 
 from faultreg import __version__
-from faultreg.config import load_config, parse_config_json
-from faultreg.errors import FaultregError
+from faultreg.config import parse_config_json, read_config_files, validate_config, validate_workflow_config
+from faultreg.errors import ConfigError, FaultregError
 
 logger = logging.getLogger("faultreg")
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--config", type=Path, default=None, help="YAML config file (default: config.yaml in the current folder)")
+    source.add_argument(
+        "--config",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="YAML config files, merged in order as snakemake merges --configfile into config.yaml "
+        "(default: config.yaml in the current folder)",
+    )
     source.add_argument("--config-json", default=None, help="config as a JSON string; the workflow passes only the sections a stage reads")
 
 
 def _config_from(arguments: argparse.Namespace) -> dict[str, Any]:
     if arguments.config_json is not None:
         return parse_config_json(arguments.config_json)
-    return load_config(arguments.config or Path("config.yaml"))
+    return validate_config(read_config_files(arguments.config or [Path("config.yaml")]))
 
 
 def _command_fault_map(arguments: argparse.Namespace) -> None:
@@ -39,11 +46,19 @@ def _command_fault_map(arguments: argparse.Namespace) -> None:
     make_fault_map(_config_from(arguments), arguments.rate, arguments.map_index, arguments.output)
 
 
+def _with_threads(config: dict[str, Any], threads: int | None) -> dict[str, Any]:
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads {threads} must be at least 1")
+        config["training"]["threads"] = threads
+    return config
+
+
 def _command_train(arguments: argparse.Namespace) -> None:
     from faultreg.stages import train_model
 
     train_model(
-        _config_from(arguments),
+        _with_threads(_config_from(arguments), arguments.threads),
         method_name=arguments.method,
         training_seed=arguments.seed,
         fault_map_path=arguments.fault_map,
@@ -56,7 +71,7 @@ def _command_train(arguments: argparse.Namespace) -> None:
 def _command_inject(arguments: argparse.Namespace) -> None:
     from faultreg.stages import inject_faults
 
-    inject_faults(_config_from(arguments), arguments.checkpoint, arguments.fault_map, arguments.output)
+    inject_faults(_with_threads(_config_from(arguments), arguments.threads), arguments.checkpoint, arguments.fault_map, arguments.output)
 
 
 def _command_cost(arguments: argparse.Namespace) -> None:
@@ -83,13 +98,19 @@ def _command_aggregate(arguments: argparse.Namespace) -> None:
 
 
 def _command_check_config(arguments: argparse.Namespace) -> None:
-    config = _config_from(arguments)
+    if arguments.config_json is not None:
+        config = parse_config_json(arguments.config_json)
+    else:
+        config = validate_workflow_config(read_config_files(arguments.config or [Path("config.yaml")]))
     print(json.dumps(config, indent=2, sort_keys=True))
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``faultreg`` command."""
-    parser = argparse.ArgumentParser(prog="faultreg", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="faultreg",
+        description="Run one stage of the faultreg study: fault maps, training, fault-injected inference, cost model or aggregation.",
+    )
     parser.add_argument("--version", action="version", version=f"faultreg {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -109,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint", type=Path, required=True, help="model checkpoint to write (.pt)")
     train.add_argument("--metrics", type=Path, required=True, help="run metrics to write (.json)")
     train.add_argument("--history", type=Path, required=True, help="per-step loss and max |w| to write (.csv)")
+    train.add_argument("--threads", type=int, default=None, help="CPU threads (default: training.threads of the config)")
     train.set_defaults(handler=_command_train)
 
     inject = commands.add_parser("inject", help="evaluate a trained model on faulty chips")
@@ -116,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     inject.add_argument("--checkpoint", type=Path, required=True, help="model checkpoint from 'faultreg train'")
     inject.add_argument("--fault-map", type=Path, action="append", default=[], help="fault map to evaluate on; repeat for several")
     inject.add_argument("--output", type=Path, required=True, help="CSV of accuracy rows to write")
+    inject.add_argument("--threads", type=int, default=None, help="CPU threads (default: training.threads of the config)")
     inject.set_defaults(handler=_command_inject)
 
     cost = commands.add_parser("cost", help="write the area and power overhead table of every mitigation")
@@ -134,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     aggregate.add_argument("--summary", type=Path, required=True, help="Markdown summary to write")
     aggregate.set_defaults(handler=_command_aggregate)
 
-    check = commands.add_parser("check-config", help="validate a config and print it with every default filled in")
+    check = commands.add_parser(
+        "check-config",
+        help="validate a config as the workflow runs it and print it with every default filled in",
+    )
     _add_config_arguments(check)
     check.set_defaults(handler=_command_check_config)
 

@@ -137,16 +137,69 @@ def _check_cross_references(config: dict[str, Any], given_sections: set[str]) ->
             )
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file and return it validated, with defaults filled in."""
-    config_path = Path(path)
+def validate_workflow_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate a complete study config as the workflow runs it.
+
+    On top of :func:`validate_config`, the workflow needs a ``baseline`` method to compare every
+    regularizer with, and ``run_methods`` may only name configured methods.
+    """
+    validated = validate_config(config)
+    methods = validated["methods"]
+    if "baseline" not in methods:
+        raise ConfigError(
+            "methods has no 'baseline' entry; add 'baseline: {}' so every regularizer is "
+            "compared with unregularized training"
+        )
+    selected = validated["run_methods"]
+    if selected is not None:
+        unknown = [name for name in selected if name not in methods]
+        if unknown:
+            raise ConfigError(f"run_methods names {unknown}, which are not under methods {sorted(methods)}; add them or remove them")
+        if "baseline" not in selected:
+            raise ConfigError(f"run_methods {selected} leaves out baseline; add baseline so regularizers have a reference")
+    return validated
+
+
+def merge_configs(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` updated with ``override``, merging nested mappings key by key.
+
+    Lists and other values replace the base value. This is how Snakemake combines
+    ``--configfile`` files with the workflow's ``configfile:``.
+    """
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_configs(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def read_config_files(paths: list[str | Path]) -> dict[str, Any]:
+    """Read YAML config files and merge them in order, later files overriding earlier ones."""
+    merged: dict[str, Any] = {}
+    for path in paths:
+        merged = merge_configs(merged, _read_yaml_config(Path(path)))
+    return merged
+
+
+def _read_yaml_config(config_path: Path) -> dict[str, Any]:
     if not config_path.is_file():
         raise ConfigError(f"config file not found: {config_path}; pass the path of a YAML file such as config.yaml")
     try:
         raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ConfigError(f"config file {config_path} is not valid YAML: {error}") from error
-    return validate_config({} if raw is None else raw)
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {config_path} must contain a mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file and return it validated, with defaults filled in."""
+    return validate_config(_read_yaml_config(Path(path)))
 
 
 def parse_config_json(text: str) -> dict[str, Any]:

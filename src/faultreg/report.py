@@ -85,6 +85,8 @@ TRAINING_KEYS = (
     "max_abs_weight",
     "wall_time_s",
 )
+# Keys read when present; older metrics files without them get NaN.
+OPTIONAL_TRAINING_KEYS = ("saturated_weight_fraction", "final_faulty_cell_fraction")
 COST_COLUMNS = (
     "mitigation",
     "kind",
@@ -272,11 +274,11 @@ def read_training_metrics(paths: Sequence[Path]) -> pd.DataFrame:
     records = [_read_training_json(path) for path in paths]
     if not records:
         logger.warning("No training metrics given; the divergence table will be empty")
-    frame = pd.DataFrame(records, columns=list(TRAINING_KEYS))
+    frame = pd.DataFrame(records, columns=list(TRAINING_KEYS) + list(OPTIONAL_TRAINING_KEYS))
     frame["map_index"] = frame["map_index"].astype("Int64")
     frame["diverged_step"] = frame["diverged_step"].astype("Int64")
     frame["diverged"] = frame["diverged"].astype(bool)
-    for name in ("training_fault_rate", "final_loss", "max_abs_weight", "wall_time_s"):
+    for name in ("training_fault_rate", "final_loss", "max_abs_weight", "wall_time_s", *OPTIONAL_TRAINING_KEYS):
         frame[name] = frame[name].astype(float)
     return frame
 
@@ -303,7 +305,9 @@ def _read_training_json(path: Path) -> dict[str, Any]:
             f"Training metrics file {path}: training_faults must be one of {', '.join(SETTINGS)}, "
             f"got {record['training_faults']!r}"
         )
-    return {key: record[key] for key in TRAINING_KEYS}
+    values = {key: record[key] for key in TRAINING_KEYS}
+    values.update({key: record.get(key) for key in OPTIONAL_TRAINING_KEYS})
+    return values
 
 
 def read_cost_table(path: Path) -> pd.DataFrame:
@@ -441,13 +445,23 @@ def summarize_accuracy(runs: pd.DataFrame, confidence_level: float) -> pd.DataFr
 
 
 def summarize_divergence(training: pd.DataFrame) -> pd.DataFrame:
-    """Count training runs and diverged runs per method, training_faults and training_fault_rate."""
+    """Count training runs, diverged runs and saturated runs per method and training setting.
+
+    A run is saturated when some master weights outgrew the range R that the cells can store.
+    """
     keys = ["dataset", "model", "method", "training_faults", "training_fault_rate"]
     if training.empty:
-        return pd.DataFrame(columns=keys + ["runs", "diverged_runs"])
-    counts = training.groupby(keys, sort=False)["diverged"].agg(runs="size", diverged_runs="sum")
+        return pd.DataFrame(columns=keys + ["runs", "diverged_runs", "saturated_runs", "max_abs_weight"])
+    flagged = training.assign(saturated=training["saturated_weight_fraction"].fillna(0.0) > 0.0)
+    counts = flagged.groupby(keys, sort=False).agg(
+        runs=("diverged", "size"),
+        diverged_runs=("diverged", "sum"),
+        saturated_runs=("saturated", "sum"),
+        max_abs_weight=("max_abs_weight", "max"),
+    )
     counts = counts.reset_index()
     counts["diverged_runs"] = counts["diverged_runs"].astype(int)
+    counts["saturated_runs"] = counts["saturated_runs"].astype(int)
     return _order_summary(counts, "training_faults", list(SETTINGS))
 
 
@@ -505,6 +519,8 @@ def format_divergence_markdown(divergence: pd.DataFrame) -> str:
         "Training fault rate (%)": divergence["training_fault_rate"].map(_rate_percent),
         "Runs": divergence["runs"],
         "Diverged runs": divergence["diverged_runs"],
+        "Saturated runs": divergence["saturated_runs"],
+        "Max abs weight": divergence["max_abs_weight"].map(lambda value: "n/a" if pd.isna(value) else f"{value:.3g}"),
     })
     return table.to_markdown(index=False, disable_numparse=True) + "\n"
 
@@ -562,12 +578,20 @@ def _draw_panel(ax: Any, data: pd.DataFrame, setting: str, palette: dict, marker
         high_pct=100.0 * data["ci_high"],
     )
     present = method_order(plotted["method"])
-    sns.lineplot(
-        data=plotted, x="rate_pct", y="mean_pct", hue="method", hue_order=present,
-        style="method", style_order=present, palette={name: palette[name] for name in present},
-        markers={name: markers[name] for name in present}, dashes=False,
-        estimator=None, errorbar=None, legend=False, ax=ax,
-    )
+    others = [name for name in present if name != BASELINE]
+    if others:
+        sns.lineplot(
+            data=plotted[plotted["method"].isin(others)], x="rate_pct", y="mean_pct", hue="method",
+            hue_order=others, style="method", style_order=others,
+            palette={name: palette[name] for name in others},
+            markers={name: markers[name] for name in others}, dashes=False,
+            estimator=None, errorbar=None, legend=False, ax=ax,
+        )
+    if BASELINE in present:
+        # The baseline goes on top, dashed with hollow markers, so it stays visible where a
+        # regularizer gives the same accuracy (all of them at chance level, for example).
+        line = plotted[plotted["method"] == BASELINE].sort_values("rate_pct")
+        ax.plot(line["rate_pct"], line["mean_pct"], **_baseline_style(palette, markers), zorder=5)
     for name in present:
         band = plotted[plotted["method"] == name].sort_values("rate_pct")
         if len(band) == 1:
@@ -583,9 +607,24 @@ def _draw_panel(ax: Any, data: pd.DataFrame, setting: str, palette: dict, marker
     ax.set_ylabel("")
 
 
+def _baseline_style(palette: dict, markers: dict) -> dict[str, Any]:
+    return {
+        "color": palette[BASELINE],
+        "marker": markers[BASELINE],
+        "linestyle": "--",
+        "markerfacecolor": "none",
+        "markersize": 9,
+        "markeredgewidth": 1.5,
+    }
+
+
 def _legend_handles(methods: list[str], palette: dict, markers: dict, confidence_level: float) -> list:
-    handles: list = [Line2D([], [], color=palette[name], marker=markers[name], label=name)
-                     for name in methods]
+    handles: list = [
+        Line2D([], [], label=name, **_baseline_style(palette, markers))
+        if name == BASELINE
+        else Line2D([], [], color=palette[name], marker=markers[name], label=name)
+        for name in methods
+    ]
     interval_label = f"{100 * confidence_level:g} % t confidence interval"
     handles.append(Patch(facecolor="grey", alpha=0.2, label=interval_label))
     handles.append(Line2D([], [], color="grey", linestyle="--", label=f"chance ({100 / NUM_CLASSES:g} %)"))
@@ -672,11 +711,19 @@ def _accuracy_cell(rows: pd.DataFrame, setting: str, rate: float) -> str:
 def _divergence_line(training: pd.DataFrame) -> str:
     if training.empty:
         return "Diverged training runs: no training metrics given."
-    parts = []
+    diverged = []
+    saturated = []
     for method in method_order(training["method"]):
         runs = training[training["method"] == method]
-        parts.append(f"{method} {int(runs['diverged'].sum())} of {len(runs)}")
-    return "Diverged training runs (all training settings): " + ", ".join(parts) + "."
+        diverged.append(f"{method} {int(runs['diverged'].sum())} of {len(runs)}")
+        saturated.append(f"{method} {int((runs['saturated_weight_fraction'].fillna(0.0) > 0.0).sum())} of {len(runs)}")
+    return (
+        "Diverged training runs (NaN or infinite loss or weight, all training settings): "
+        + ", ".join(diverged)
+        + ". Runs whose master weights outgrew the range R the cells store: "
+        + ", ".join(saturated)
+        + "."
+    )
 
 
 def _cost_lines(costs: pd.DataFrame) -> list[str]:

@@ -23,7 +23,7 @@ from faultreg.endurance import EnduranceSettings, WearTracker
 from faultreg.faults import FaultMap, FaultMapSpec, generate_fault_map, load_fault_map, save_fault_map
 from faultreg.inference import evaluate
 from faultreg.io import atomic_path, write_text_atomic
-from faultreg.models import build_model, initialize_weights, layer_geometries, set_dropout_generator
+from faultreg.models import build_model, crossbar_layers, initialize_weights, layer_geometries, set_dropout_generator
 from faultreg.seeding import torch_generator
 from faultreg.training import train_on_chip
 
@@ -143,6 +143,7 @@ def train_model(
         wear=wear,
     )
     faulty_cells, cells = chip.faulty_cell_counts()
+    saturated = saturated_weight_fraction(chip)
 
     metrics = {
         "dataset": dataset.name,
@@ -162,6 +163,7 @@ def train_model(
         "max_abs_weight": outcome.max_abs_weight,
         "wall_time_s": round(outcome.wall_time_s, 3),
         "final_faulty_cell_fraction": faulty_cells / cells,
+        "saturated_weight_fraction": saturated,
         "worn_cells": wear.worn_cells if wear is not None else 0,
         "slice_writes": wear.total_writes() if wear is not None else None,
         "device": str(device),
@@ -189,6 +191,23 @@ def train_model(
     metrics["epochs"] = epochs.to_dict(orient="records")
     write_text_atomic(metrics_path, json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def saturated_weight_fraction(chip: CrossbarChip) -> float | None:
+    """Return the share of crossbar master weights beyond the range R their cells can store.
+
+    Those weights saturate at the full-scale code when written. None when a weight is not finite.
+    """
+    beyond = 0
+    total = 0
+    for name, module in crossbar_layers(chip.model):
+        weight = module.weight.detach()
+        if not torch.isfinite(weight).all():
+            return None
+        weight_range = chip.storage.range_for(weight)
+        beyond += int(torch.count_nonzero(weight.abs() > weight_range))
+        total += weight.numel()
+    return beyond / total
 
 
 def worn_cell_states(chip: CrossbarChip, fault_map: FaultMap | None) -> dict[str, dict[str, torch.Tensor]]:

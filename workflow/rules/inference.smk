@@ -6,6 +6,7 @@ rule inject:
     input:
         checkpoint=CHECKPOINT,
         fault_maps=evaluation_fault_maps,
+        data=dataset_files,
     output:
         INFERENCE,
     params:
@@ -20,7 +21,7 @@ rule inject:
         "benchmarks/inject/{dataset}/{model}/{method}/{condition}/seed{seed}.tsv"
     shell:
         "faultreg inject --config-json {params.settings:q}"
-        " --checkpoint {input.checkpoint} {params.fault_maps}"
+        " --checkpoint {input.checkpoint} {params.fault_maps} --threads {threads}"
         " --output {output} > {log} 2>&1"
 
 

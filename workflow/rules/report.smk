@@ -22,6 +22,7 @@ rule aggregate:
         summary_markdown="results/tables/accuracy_summary.md",
         training_runs="results/tables/training_runs.csv",
         divergence="results/tables/divergence.csv",
+        divergence_markdown="results/tables/divergence.md",
         summary="results/summary.md",
     params:
         settings=config_json("report"),

@@ -5,6 +5,7 @@
 rule train_baseline:
     input:
         fault_map=training_fault_map,
+        data=dataset_files,
     output:
         checkpoint="results/training/{dataset}/{model}/baseline/{condition}/seed{seed}/model.pt",
         metrics="results/training/{dataset}/{model}/baseline/{condition}/seed{seed}/metrics.json",
@@ -21,7 +22,7 @@ rule train_baseline:
         "benchmarks/train/{dataset}/{model}/baseline/{condition}/seed{seed}.tsv"
     shell:
         "faultreg train --config-json {params.settings:q} --method baseline"
-        " --seed {wildcards.seed} {params.fault_map}"
+        " --seed {wildcards.seed} {params.fault_map} --threads {threads}"
         " --checkpoint {output.checkpoint} --metrics {output.metrics}"
         " --history {output.history} > {log} 2>&1"
 
@@ -29,6 +30,7 @@ rule train_baseline:
 rule train_regularized:
     input:
         fault_map=training_fault_map,
+        data=dataset_files,
     output:
         checkpoint=CHECKPOINT,
         metrics=METRICS,
@@ -45,7 +47,7 @@ rule train_regularized:
         "benchmarks/train/{dataset}/{model}/{method}/{condition}/seed{seed}.tsv"
     shell:
         "faultreg train --config-json {params.settings:q} --method {wildcards.method}"
-        " --seed {wildcards.seed} {params.fault_map}"
+        " --seed {wildcards.seed} {params.fault_map} --threads {threads}"
         " --checkpoint {output.checkpoint} --metrics {output.metrics}"
         " --history {output.history} > {log} 2>&1"
 
