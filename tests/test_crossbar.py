@@ -230,3 +230,27 @@ def test_one_group_encodings_have_one_group():
     assert OFFSET.groups == 1
     assert SIGN_MAGNITUDE.groups == 1
     assert FORMAT.groups == 2
+
+
+def test_masks_from_cells_match_dense_masks():
+    from faultreg.crossbar import dense_states_from_cells, masks_from_cells, states_to_weight_layout, stuck_masks
+
+    generator = np.random.default_rng(4)
+    rows, columns = 12, 5
+    states = generator.choice([HEALTHY, SA0, SA1], size=(rows, columns, 2, 8), p=[0.7, 0.1, 0.2]).astype(np.int8)
+    states[3, 2] = HEALTHY  # one weight with no stuck cell
+    weight_shape = (columns, 3, 2, 2)  # a conv weight with fan-in 3 * 2 * 2 = 12 rows
+
+    dense = torch.from_numpy(states_to_weight_layout(states, weight_shape))
+    flat = states.reshape(-1)
+    indices = torch.from_numpy(np.flatnonzero(flat))
+    values = torch.from_numpy(flat[indices.numpy()])
+
+    assert torch.equal(dense_states_from_cells(indices, values, FORMAT, weight_shape), dense)
+    expected_and, expected_or = stuck_masks(dense, FORMAT)
+    and_mask, or_mask, healthy = masks_from_cells(indices, values, FORMAT, weight_shape)
+    assert torch.equal(and_mask, expected_and)
+    assert torch.equal(or_mask, expected_or)
+    assert torch.equal(healthy, (dense == HEALTHY).all(dim=1).all(dim=0))
+    # Row 3 = (in 0, kh 1, kw 1) of output 2.
+    assert bool(healthy[2, 0, 1, 1])

@@ -10,6 +10,7 @@ never faulty.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,17 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from faultreg.crossbar import HEALTHY, CellFormat, apply_stuck_masks, decode, encode, states_to_weight_layout, straight_through, stuck_masks
+from faultreg.crossbar import (
+    HEALTHY,
+    CellFormat,
+    apply_stuck_masks,
+    decode,
+    dense_states_from_cells,
+    encode,
+    masks_from_cells,
+    straight_through,
+    stuck_masks,
+)
 from faultreg.faults import FaultMap, check_geometry
 from faultreg.models import crossbar_layers, layer_geometries
 
@@ -103,7 +114,11 @@ class CrossbarChip(nn.Module):
         self.storage = storage
         self.mask_stuck_gradients = mask_stuck_gradients
         self.layer_names = [name for name, _ in crossbar_layers(model)]
-        self._states: dict[str, torch.Tensor] = {}
+        # Per layer, the faulty cells as (flat indices into the (rows, columns, groups, slices)
+        # states of the fault map, stuck states), or the dense (groups, slices, *weight_shape)
+        # states once endurance or a caller needs them.
+        self._faulty: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._dense: dict[str, torch.Tensor] = {}
         self._masks: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._healthy: dict[str, torch.Tensor] = {}
         self.fault_map_hash: str | None = None
@@ -113,48 +128,71 @@ class CrossbarChip(nn.Module):
     def _modules_by_name(self) -> dict[str, nn.Module]:
         return dict(crossbar_layers(self.model))
 
+    def _states_shape(self, name: str) -> tuple[int, ...]:
+        cell_format = self.storage.cell_format
+        return (cell_format.groups, cell_format.slices, *self._modules_by_name()[name].weight.shape)
+
     def install_fault_map(self, fault_map: FaultMap) -> None:
-        """Take the cell states of ``fault_map`` and build their masks once, on the model's device."""
+        """Take the faulty cells of ``fault_map`` and build their masks once, on the model's device.
+
+        Works from the list of faulty cells, so its cost grows with the number of faults, not
+        with the number of cells.
+        """
         check_geometry(fault_map, layer_geometries(self.model), self.storage.cell_format)
         device = next(self.model.parameters()).device
-        modules = self._modules_by_name()
-        for name in self.layer_names:
-            layout = states_to_weight_layout(fault_map.states[name], tuple(modules[name].weight.shape))
-            self.set_layer_states(name, torch.from_numpy(layout).to(device))
+        for layer in fault_map.spec.layers:
+            indices, values = fault_map.faulty_cells(layer.name)
+            self._set_faulty_cells(layer.name, torch.from_numpy(indices).to(device), torch.from_numpy(values).to(device))
         self.fault_map_hash = fault_map.sha256()
 
     def clear_faults(self) -> None:
         """Make every cell healthy again, as on a fault-free chip."""
-        modules = self._modules_by_name()
         device = next(self.model.parameters()).device
-        cell_format = self.storage.cell_format
         for name in self.layer_names:
-            shape = (cell_format.groups, cell_format.slices, *modules[name].weight.shape)
-            self.set_layer_states(name, torch.zeros(shape, dtype=torch.int8, device=device))
+            self._set_faulty_cells(name, torch.zeros(0, dtype=torch.int64, device=device), torch.zeros(0, dtype=torch.int8, device=device))
         self.fault_map_hash = None
+
+    def _set_faulty_cells(self, name: str, indices: torch.Tensor, values: torch.Tensor) -> None:
+        """Install faulty cells given as flat indices into ``(rows, columns, groups, slices)`` states."""
+        weight = self._modules_by_name()[name].weight
+        self._faulty[name] = (indices, values)
+        self._dense.pop(name, None)
+        and_mask, or_mask, healthy = masks_from_cells(indices, values, self.storage.cell_format, tuple(weight.shape))
+        self._masks[name] = (and_mask, or_mask)
+        self._healthy[name] = healthy.to(weight.dtype)
 
     def layer_states(self, name: str) -> torch.Tensor:
         """Return the int8 cell states of layer ``name``, shape ``(groups, slices, *weight_shape)``.
 
         A chip that never had a fault map gets all-healthy states on first use.
         """
-        if name not in self._states:
+        if name not in self._faulty and name not in self._dense:
             self.clear_faults()
-        return self._states[name]
+        if name not in self._dense:
+            indices, values = self._faulty[name]
+            weight_shape = tuple(self._modules_by_name()[name].weight.shape)
+            self._dense[name] = dense_states_from_cells(indices, values, self.storage.cell_format, weight_shape)
+        return self._dense[name]
 
     def set_layer_states(self, name: str, states: torch.Tensor) -> None:
         """Replace the cell states of layer ``name`` and rebuild its masks."""
         weight = self._modules_by_name()[name].weight
-        self._states[name] = states
-        and_mask, or_mask = stuck_masks(states, self.storage.cell_format)
-        self._masks[name] = (and_mask, or_mask)
+        self._dense[name] = states
+        self._faulty.pop(name, None)
+        self._masks[name] = stuck_masks(states, self.storage.cell_format)
         # A weight is healthy when none of its cells, in any group or slice, is stuck.
         self._healthy[name] = (states == HEALTHY).all(dim=1).all(dim=0).to(weight.dtype)
 
     def faulty_cell_counts(self) -> tuple[int, int]:
         """Return (faulty cells, all cells) over every crossbar layer."""
-        faulty = sum(int(torch.count_nonzero(self.layer_states(name))) for name in self.layer_names)
-        cells = sum(self.layer_states(name).numel() for name in self.layer_names)
+        faulty = 0
+        cells = 0
+        for name in self.layer_names:
+            if name in self._dense:
+                faulty += int(torch.count_nonzero(self._dense[name]))
+            elif name in self._faulty:
+                faulty += int(self._faulty[name][0].numel())
+            cells += math.prod(self._states_shape(name))
         return faulty, cells
 
     def stored_weight(self, name: str, weight: torch.Tensor) -> torch.Tensor:

@@ -36,6 +36,7 @@ map: ``faulty = (code & and_mask) | or_mask``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,6 +216,66 @@ def masks_from_states(states: np.ndarray, cell_format: CellFormat) -> tuple[np.n
     by_group = torch.from_numpy(np.ascontiguousarray(states.transpose(2, 3, 0, 1)))
     and_mask, or_mask = stuck_masks(by_group, cell_format)
     return and_mask.numpy(), or_mask.numpy()
+
+
+def masks_from_cells(
+    indices: torch.Tensor,
+    values: torch.Tensor,
+    cell_format: CellFormat,
+    weight_shape: tuple[int, ...],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Build the AND and OR masks and the healthy-weight mask of a layer from its faulty cells.
+
+    ``indices`` are flat indices into the layer's ``(rows, columns, groups, slices)`` states (the
+    order of fault map files) and ``values`` their stuck states. Each cell owns distinct bits of
+    its code, so adding the bits of the stuck cells of one weight and group gives the same mask
+    as OR-ing them. Returns int32 masks of shape ``(groups, *weight_shape)`` and a bool tensor of
+    ``weight_shape`` that is True where no cell of the weight is stuck.
+    """
+    columns = weight_shape[0]
+    rows = math.prod(weight_shape[1:])
+    groups, slices = cell_format.groups, cell_format.slices
+    device = indices.device
+
+    if rows * columns * groups * slices < 2**31:
+        indices = indices.to(torch.int32)  # halves the memory traffic of the index arithmetic
+    # Slices and groups are powers of two, so the index splits with shifts and masks; the
+    # index is (((row * columns + column) * groups + group) * slices + position).
+    position = indices & (slices - 1)
+    cell_group = indices >> (slices.bit_length() - 1)
+    group = cell_group & (groups - 1)
+    matrix_index = cell_group >> (groups.bit_length() - 1)  # row * columns + column
+    row = torch.div(matrix_index, columns, rounding_mode="floor")
+    column = matrix_index - row * columns
+    # Targets in the weight tensor's layout (groups, out = columns, fan-in = rows), so the masks
+    # need no transpose afterwards.
+    weight_index = column * rows + row
+    target = group * (rows * columns) + weight_index
+    slice_bits = torch.tensor([cell_format.slice_mask(p) for p in range(slices)], dtype=torch.int32, device=device)
+    bits = slice_bits[position]
+
+    # Multiplying by the state test adds zero for cells of the other kind, which is faster than
+    # selecting the cells of each kind first.
+    clear_bits = torch.zeros(groups * rows * columns, dtype=torch.int32, device=device)
+    set_bits = torch.zeros_like(clear_bits)
+    clear_bits.index_add_(0, target, bits * (values == SA0))
+    set_bits.index_add_(0, target, bits * (values == SA1))
+    faults_per_weight = torch.zeros(rows * columns, dtype=torch.int32, device=device)
+    faults_per_weight.index_add_(0, weight_index, torch.ones_like(weight_index))
+
+    shape = (groups, *weight_shape)
+    and_mask = (cell_format.max_code - clear_bits).reshape(shape)
+    return and_mask, set_bits.reshape(shape), (faults_per_weight == 0).reshape(weight_shape)
+
+
+def dense_states_from_cells(indices: torch.Tensor, values: torch.Tensor, cell_format: CellFormat, weight_shape: tuple[int, ...]) -> torch.Tensor:
+    """Return the int8 states ``(groups, slices, *weight_shape)`` of a layer from its faulty cells."""
+    columns = weight_shape[0]
+    rows = math.prod(weight_shape[1:])
+    logical = torch.zeros(rows * columns * cell_format.groups * cell_format.slices, dtype=torch.int8, device=indices.device)
+    logical[indices] = values
+    by_group = logical.reshape(rows, columns, cell_format.groups, cell_format.slices).permute(2, 3, 1, 0)
+    return by_group.contiguous().reshape(cell_format.groups, cell_format.slices, *weight_shape)
 
 
 def states_to_weight_layout(states: np.ndarray, weight_shape: tuple[int, ...]) -> np.ndarray:

@@ -115,13 +115,48 @@ class FaultMapSpec:
         return LayerMapping(layer.rows, layer.columns, self.cell_format, self.crossbar_rows, self.crossbar_columns)
 
 
-@dataclass
 class FaultMap:
-    """Cell states of one chip: per layer an int8 array of shape (rows, columns, groups, slices)."""
+    """Cell states of one chip.
 
-    spec: FaultMapSpec
-    states: dict[str, np.ndarray]
-    verified_hash: str | None = field(default=None, compare=False, repr=False)
+    A map comes either from dense per-layer int8 arrays of shape ``(rows, columns, groups,
+    slices)``, as :func:`generate_fault_map` draws them, or from the faulty cells alone (flat
+    indices into those arrays and their states), as :func:`load_fault_map` reads them. The other
+    form is derived on first use. Dense arrays derived from faulty cells are read-only, so the
+    two forms cannot drift apart.
+    """
+
+    def __init__(
+        self,
+        spec: FaultMapSpec,
+        states: dict[str, np.ndarray] | None = None,
+        cells: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+        verified_hash: str | None = None,
+    ) -> None:
+        if (states is None) == (cells is None):
+            raise ValueError("give a fault map either dense states or faulty cells")
+        self.spec = spec
+        self._states = states
+        self._cells = cells
+        self.verified_hash = verified_hash
+
+    def layer_shape(self, layer: LayerGeometry) -> tuple[int, int, int, int]:
+        """Return the state array shape of ``layer``: (rows, columns, groups, slices)."""
+        cell_format = self.spec.cell_format
+        return (layer.rows, layer.columns, cell_format.groups, cell_format.slices)
+
+    @property
+    def states(self) -> dict[str, np.ndarray]:
+        """Dense cell states per layer, shape (rows, columns, groups, slices)."""
+        if self._states is None:
+            dense = {}
+            for layer in self.spec.layers:
+                array = np.zeros(self.layer_shape(layer), dtype=np.int8)
+                indices, values = self._cells[layer.name]
+                array.reshape(-1)[indices] = values
+                array.setflags(write=False)
+                dense[layer.name] = array
+            self._states = dense
+        return self._states
 
     def sha256(self) -> str:
         """Return the hash checked when the map was loaded, or compute it for an in-memory map."""
@@ -129,7 +164,9 @@ class FaultMap:
 
     def faulty_cells(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Return the flat indices (int64) and states (int8) of a layer's faulty cells."""
-        flat = self.states[name].reshape(-1)
+        if self._cells is not None:
+            return self._cells[name]
+        flat = self._states[name].reshape(-1)
         indices = np.flatnonzero(flat).astype(np.int64)
         return indices, flat[indices].astype(np.int8)
 
@@ -140,16 +177,19 @@ class FaultMap:
         for layer in self.spec.layers:
             indices, values = self.faulty_cells(layer.name)
             digest.update(layer.name.encode("utf-8"))
-            digest.update(np.asarray(self.states[layer.name].shape, dtype=np.int64).tobytes())
+            digest.update(np.asarray(self.layer_shape(layer), dtype=np.int64).tobytes())
             digest.update(indices.tobytes())
             digest.update(values.tobytes())
         return digest.hexdigest()
 
     def counts(self) -> dict[str, int]:
         """Return the number of cells, SA0 cells and SA1 cells over all layers."""
-        cells = sum(int(array.size) for array in self.states.values())
-        sa0 = sum(int(np.count_nonzero(array == SA0)) for array in self.states.values())
-        sa1 = sum(int(np.count_nonzero(array == SA1)) for array in self.states.values())
+        cells = sum(int(np.prod(self.layer_shape(layer))) for layer in self.spec.layers)
+        sa0 = sa1 = 0
+        for layer in self.spec.layers:
+            _, values = self.faulty_cells(layer.name)
+            sa0 += int(np.count_nonzero(values == SA0))
+            sa1 += int(np.count_nonzero(values == SA1))
         return {"cells": cells, "sa0": sa0, "sa1": sa1}
 
 
@@ -243,14 +283,14 @@ def load_fault_map(path: str | Path) -> FaultMap:
                 )
             spec = FaultMapSpec.from_dict(json.loads(str(archive["spec_json"])))
             stored_hash = str(archive["sha256"])
-            states = {
-                layer.name: _dense_states(spec, layer, archive[f"layer_{index}_indices"], archive[f"layer_{index}_states"], source)
+            cells = {
+                layer.name: _checked_cells(spec, layer, archive[f"layer_{index}_indices"], archive[f"layer_{index}_states"], source)
                 for index, layer in enumerate(spec.layers)
             }
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error, EOFError, json.JSONDecodeError) as error:
         raise FaultMapError(f"fault map {source} is unreadable or incomplete ({error}); delete it and generate it again") from error
 
-    fault_map = FaultMap(spec=spec, states=states)
+    fault_map = FaultMap(spec=spec, cells=cells)
     actual_hash = fault_map.content_hash()
     if actual_hash != stored_hash:
         raise FaultMapError(
@@ -261,17 +301,20 @@ def load_fault_map(path: str | Path) -> FaultMap:
     return fault_map
 
 
-def _dense_states(spec: FaultMapSpec, layer: LayerGeometry, indices: np.ndarray, values: np.ndarray, source: Path) -> np.ndarray:
-    """Expand a layer's stored faulty cells into its full state array."""
-    shape = (layer.rows, layer.columns, spec.cell_format.groups, spec.cell_format.slices)
-    states = np.zeros(shape, dtype=np.int8)
-    size = states.size
-    if indices.shape != values.shape or (indices.size and (indices.min() < 0 or indices.max() >= size)):
+def _checked_cells(spec: FaultMapSpec, layer: LayerGeometry, indices: np.ndarray, values: np.ndarray, source: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Check a layer's stored faulty cells and return them as (int64 indices, int8 states)."""
+    size = layer.rows * layer.columns * spec.cell_format.groups * spec.cell_format.slices
+    indices = np.asarray(indices, dtype=np.int64)
+    values = np.asarray(values, dtype=np.int8)
+    if indices.shape != values.shape or indices.ndim != 1:
+        raise FaultMapError(f"fault map {source} has mismatched cell lists for layer {layer.name}; delete it and generate it again")
+    if indices.size and (indices.min() < 0 or indices.max() >= size):
         raise FaultMapError(f"fault map {source} lists cells outside layer {layer.name} ({size} cells); delete it and generate it again")
+    if indices.size > 1 and not np.all(indices[1:] > indices[:-1]):
+        raise FaultMapError(f"fault map {source} lists the cells of layer {layer.name} out of order; delete it and generate it again")
     if not np.isin(values, (SA0, SA1)).all():
         raise FaultMapError(f"fault map {source} has cell states other than SA0 and SA1 in layer {layer.name}; delete it and generate it again")
-    states.reshape(-1)[indices] = values
-    return states
+    return indices, values
 
 
 def check_geometry(fault_map: FaultMap, layers: list[LayerGeometry], cell_format: CellFormat, source: str = "fault map") -> None:
