@@ -35,7 +35,7 @@ from faultreg.models import crossbar_layers, layer_geometries
 
 @dataclass(frozen=True)
 class StorageSettings:
-    """How weights map to codes: cell format plus the range R of the all-ones code.
+    """Mapping of weights to codes: cell format plus the range R of the all-ones code.
 
     ``range_mode`` is ``fixed`` (R = ``weight_range``), ``max_abs`` (R = the layer's maximum
     |w| at each write) or ``clip`` (R = ``clip_value``, the range matched to weight clipping).

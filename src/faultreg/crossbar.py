@@ -1,4 +1,4 @@
-"""How a weight is stored in multi-level ReRAM cells, and what stuck cells do to it.
+"""Storage of weights in multi-level ReRAM cells, and the effect of stuck cells on them.
 
 A weight ``w`` becomes an unsigned fixed-point code of ``weight_bits`` bits. The code is cut into
 ``weight_bits / bits_per_cell`` slices; slice ``j`` (``j = 0`` is the least significant) lives
@@ -239,8 +239,8 @@ def masks_from_cells(
 
     if rows * columns * groups * slices < 2**31:
         indices = indices.to(torch.int32)  # halves the memory traffic of the index arithmetic
-    # Slices and groups are powers of two, so the index splits with shifts and masks; the
-    # index is (((row * columns + column) * groups + group) * slices + position).
+    # The index is ((row * columns + column) * groups + group) * slices + position. Slices and
+    # groups are powers of two, so it splits with shifts and masks.
     position = indices & (slices - 1)
     cell_group = indices >> (slices.bit_length() - 1)
     group = cell_group & (groups - 1)

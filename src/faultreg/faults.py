@@ -4,7 +4,7 @@ A fault map is one simulated chip: the state (healthy, SA0 or SA1) of every cell
 weight of the model. Each layer is placed on crossbars (see :mod:`faultreg.mapping`) and its
 faults are drawn crossbar by crossbar in the spec's spatial pattern (see
 :mod:`faultreg.patterns`); a faulty site is SA1 with probability ``sa1_share``, else SA0.
-Faults can be restricted to some slice positions or some layers for sensitivity studies; then
+Faults can be restricted to some slice positions or some layers for sensitivity studies. Then
 ``fault_rate`` is the fraction of faulty cells among the eligible ones.
 
 Each layer's draws use their own generators keyed by (root seed, map index, layer index), and
