@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call
@@ -114,9 +115,11 @@ class CrossbarChip(nn.Module):
         self.storage = storage
         self.mask_stuck_gradients = mask_stuck_gradients
         self.layer_names = [name for name, _ in crossbar_layers(model)]
-        # Per layer, the faulty cells as (flat indices into the (rows, columns, groups, slices)
-        # states of the fault map, stuck states), or the dense (groups, slices, *weight_shape)
-        # states once endurance or a caller needs them.
+        # The model's layers do not change after construction, so the lookup is built once.
+        self._crossbar_modules = dict(crossbar_layers(model))
+        # Per layer, the faulty cells as numpy (flat indices into the (rows, columns, groups,
+        # slices) states of the fault map, stuck states), or the dense (groups, slices,
+        # *weight_shape) states once endurance or a caller needs them.
         self._faulty: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._dense: dict[str, torch.Tensor] = {}
         self._masks: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -126,7 +129,7 @@ class CrossbarChip(nn.Module):
             self.install_fault_map(fault_map)
 
     def _modules_by_name(self) -> dict[str, nn.Module]:
-        return dict(crossbar_layers(self.model))
+        return self._crossbar_modules
 
     def _states_shape(self, name: str) -> tuple[int, ...]:
         cell_format = self.storage.cell_format
@@ -139,27 +142,24 @@ class CrossbarChip(nn.Module):
         with the number of cells.
         """
         check_geometry(fault_map, layer_geometries(self.model), self.storage.cell_format)
-        device = next(self.model.parameters()).device
-        for layer in fault_map.spec.layers:
-            indices, values = fault_map.faulty_cells(layer.name)
-            self._set_faulty_cells(layer.name, torch.from_numpy(indices).to(device), torch.from_numpy(values).to(device))
+        for name in self.layer_names:
+            self._set_faulty_cells(name, *fault_map.faulty_cells(name))
         self.fault_map_hash = fault_map.sha256()
 
     def clear_faults(self) -> None:
         """Make every cell healthy again, as on a fault-free chip."""
-        device = next(self.model.parameters()).device
         for name in self.layer_names:
-            self._set_faulty_cells(name, torch.zeros(0, dtype=torch.int64, device=device), torch.zeros(0, dtype=torch.int8, device=device))
+            self._set_faulty_cells(name, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8))
         self.fault_map_hash = None
 
-    def _set_faulty_cells(self, name: str, indices: torch.Tensor, values: torch.Tensor) -> None:
+    def _set_faulty_cells(self, name: str, indices: np.ndarray, values: np.ndarray) -> None:
         """Install faulty cells given as flat indices into ``(rows, columns, groups, slices)`` states."""
         weight = self._modules_by_name()[name].weight
+        and_mask, or_mask, healthy = masks_from_cells(indices, values, self.storage.cell_format, tuple(weight.shape))
         self._faulty[name] = (indices, values)
         self._dense.pop(name, None)
-        and_mask, or_mask, healthy = masks_from_cells(indices, values, self.storage.cell_format, tuple(weight.shape))
-        self._masks[name] = (and_mask, or_mask)
-        self._healthy[name] = healthy.to(weight.dtype)
+        self._masks[name] = (torch.from_numpy(and_mask).to(weight.device), torch.from_numpy(or_mask).to(weight.device))
+        self._healthy[name] = torch.from_numpy(healthy).to(device=weight.device, dtype=weight.dtype)
 
     def layer_states(self, name: str) -> torch.Tensor:
         """Return the int8 cell states of layer ``name``, shape ``(groups, slices, *weight_shape)``.
@@ -170,8 +170,13 @@ class CrossbarChip(nn.Module):
             self.clear_faults()
         if name not in self._dense:
             indices, values = self._faulty[name]
-            weight_shape = tuple(self._modules_by_name()[name].weight.shape)
-            self._dense[name] = dense_states_from_cells(indices, values, self.storage.cell_format, weight_shape)
+            weight = self._modules_by_name()[name].weight
+            self._dense[name] = dense_states_from_cells(
+                torch.from_numpy(indices).to(weight.device),
+                torch.from_numpy(values).to(weight.device),
+                self.storage.cell_format,
+                tuple(weight.shape),
+            )
         return self._dense[name]
 
     def set_layer_states(self, name: str, states: torch.Tensor) -> None:
@@ -191,7 +196,7 @@ class CrossbarChip(nn.Module):
             if name in self._dense:
                 faulty += int(torch.count_nonzero(self._dense[name]))
             elif name in self._faulty:
-                faulty += int(self._faulty[name][0].numel())
+                faulty += int(self._faulty[name][0].size)
             cells += math.prod(self._states_shape(name))
         return faulty, cells
 

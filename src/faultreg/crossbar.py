@@ -218,54 +218,73 @@ def masks_from_states(states: np.ndarray, cell_format: CellFormat) -> tuple[np.n
     return and_mask.numpy(), or_mask.numpy()
 
 
+# Layers with more faulty cells than this build their masks with torch, whose operations use
+# every CPU thread; smaller layers use numpy, whose per-call cost is a fraction of torch's.
+TORCH_MASK_CELLS = 1 << 20
+
+
 def masks_from_cells(
-    indices: torch.Tensor,
-    values: torch.Tensor,
+    indices: np.ndarray,
+    values: np.ndarray,
     cell_format: CellFormat,
     weight_shape: tuple[int, ...],
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Build the AND and OR masks and the healthy-weight mask of a layer from its faulty cells.
 
     ``indices`` are flat indices into the layer's ``(rows, columns, groups, slices)`` states (the
-    order of fault map files) and ``values`` their stuck states. Each cell owns distinct bits of
-    its code, so adding the bits of the stuck cells of one weight and group gives the same mask
-    as OR-ing them. Returns int32 masks of shape ``(groups, *weight_shape)`` and a bool tensor of
-    ``weight_shape`` that is True where no cell of the weight is stuck.
+    order of fault map files) and ``values`` their stuck states. Returns int32 masks of shape
+    ``(groups, *weight_shape)`` and a bool array of ``weight_shape`` that is True where no cell
+    of the weight is stuck, all as numpy arrays.
     """
     columns = weight_shape[0]
     rows = math.prod(weight_shape[1:])
     groups, slices = cell_format.groups, cell_format.slices
-    device = indices.device
+    index_type = np.int32 if rows * columns * groups * slices < 2**31 else np.int64
+    indices = indices.astype(index_type, copy=False)
+    if indices.size > TORCH_MASK_CELLS:
+        indices, values = torch.from_numpy(indices), torch.from_numpy(values)
+        slice_bits = torch.tensor([cell_format.slice_mask(p) for p in range(slices)], dtype=torch.int32)
+        module = torch
+    else:
+        # np.bincount sums float64 weights, exact below 2**53.
+        slice_bits = np.array([cell_format.slice_mask(p) for p in range(slices)], dtype=np.float64)
+        module = np
 
-    if rows * columns * groups * slices < 2**31:
-        indices = indices.to(torch.int32)  # halves the memory traffic of the index arithmetic
     # The index is ((row * columns + column) * groups + group) * slices + position. Slices and
-    # groups are powers of two, so it splits with shifts and masks.
+    # groups are powers of two, so it splits with shifts and masks. The operators below work
+    # on numpy arrays and torch tensors alike.
     position = indices & (slices - 1)
     cell_group = indices >> (slices.bit_length() - 1)
     group = cell_group & (groups - 1)
     matrix_index = cell_group >> (groups.bit_length() - 1)  # row * columns + column
-    row = torch.div(matrix_index, columns, rounding_mode="floor")
+    row = matrix_index // columns
     column = matrix_index - row * columns
     # Targets in the weight tensor's layout (groups, out = columns, fan-in = rows), so the masks
     # need no transpose afterwards.
     weight_index = column * rows + row
     target = group * (rows * columns) + weight_index
-    slice_bits = torch.tensor([cell_format.slice_mask(p) for p in range(slices)], dtype=torch.int32, device=device)
     bits = slice_bits[position]
 
-    # Multiplying by the state test adds zero for cells of the other kind, which is faster than
-    # selecting the cells of each kind first.
-    clear_bits = torch.zeros(groups * rows * columns, dtype=torch.int32, device=device)
-    set_bits = torch.zeros_like(clear_bits)
-    clear_bits.index_add_(0, target, bits * (values == SA0))
-    set_bits.index_add_(0, target, bits * (values == SA1))
-    faults_per_weight = torch.zeros(rows * columns, dtype=torch.int32, device=device)
-    faults_per_weight.index_add_(0, weight_index, torch.ones_like(weight_index))
+    # Each cell owns distinct bits of its code, so summing the bits of the stuck cells of one
+    # weight and group equals OR-ing them.
+    size = groups * rows * columns
+    clear_weights = bits * (values == SA0)
+    set_weights = bits * (values == SA1)
+    if module is torch:
+        # index_add_ on int32 uses every thread; torch.bincount with weights does not.
+        clear_bits = torch.zeros(size, dtype=torch.int32).index_add_(0, target, clear_weights).numpy()
+        set_bits = torch.zeros(size, dtype=torch.int32).index_add_(0, target, set_weights).numpy()
+        faults_per_weight = torch.zeros(rows * columns, dtype=torch.int32).index_add_(
+            0, weight_index, torch.ones_like(weight_index, dtype=torch.int32)
+        ).numpy()
+    else:
+        clear_bits = np.bincount(target, weights=clear_weights, minlength=size)
+        set_bits = np.bincount(target, weights=set_weights, minlength=size)
+        faults_per_weight = np.bincount(weight_index, minlength=rows * columns)
 
     shape = (groups, *weight_shape)
-    and_mask = (cell_format.max_code - clear_bits).reshape(shape)
-    return and_mask, set_bits.reshape(shape), (faults_per_weight == 0).reshape(weight_shape)
+    and_mask = (cell_format.max_code - clear_bits.astype(np.int32)).reshape(shape)
+    return and_mask, set_bits.astype(np.int32).reshape(shape), (faults_per_weight == 0).reshape(weight_shape)
 
 
 def dense_states_from_cells(indices: torch.Tensor, values: torch.Tensor, cell_format: CellFormat, weight_shape: tuple[int, ...]) -> torch.Tensor:
