@@ -137,3 +137,40 @@ def test_same_chip_evaluation_restores_wear(tmp_path):
 
     # The last epoch's accuracy was measured on the worn chip; inference must see the same chip.
     assert rows["accuracy"].iloc[0] == metrics["final_test_accuracy"]
+
+
+def test_solve_mean_lifetime_hits_target_share():
+    from faultreg.stages import solve_mean_lifetime
+
+    # Half the cells were written 100 times, half 10,000 times. With CV 0 every lifetime equals
+    # the mean, so any mean from 100 up to 10,000 wears out exactly the busy half; bisection
+    # returns the lower edge.
+    writes = torch.tensor([100.0] * 50 + [10_000.0] * 50)
+    mean = solve_mean_lifetime(writes, 0.0, 0.5)
+    assert mean == pytest.approx(100.0, rel=1e-6)
+
+    # With CV 0.3, a target of 25 % puts the mean where the busy half wears out with probability
+    # 1/2 and the quiet half almost never: lifetime median exp(mu) = 10,000 writes.
+    sigma = math.sqrt(math.log1p(0.3**2))
+    mean = solve_mean_lifetime(writes, 0.3, 0.25)
+    assert math.log(mean) - sigma**2 / 2 == pytest.approx(math.log(10_000.0), abs=1e-3)
+
+
+def test_solve_mean_lifetime_rejects_unreachable_share():
+    from faultreg.errors import ConfigError
+    from faultreg.stages import solve_mean_lifetime
+
+    writes = torch.tensor([0.0] * 90 + [5.0] * 10)
+    with pytest.raises(ConfigError, match="10.0 % of the cells"):
+        solve_mean_lifetime(writes, 0.3, 0.2)
+
+
+def test_calibrated_run_wears_about_target_share(tmp_path):
+    from faultreg.stages import calibrate_endurance
+
+    config = endurance_config()
+    result = calibrate_endurance(config, "baseline", 0, 0.05)
+    calibrated = validate_config({**config, "endurance": {**config["endurance"], "mean_writes": result["mean_writes"]}})
+    metrics, _ = train(tmp_path, calibrated, "calibrated")
+    # Wear feeds back on training, so the realized share only approximates the target.
+    assert 0.02 <= metrics["final_faulty_cell_fraction"] <= 0.10

@@ -97,6 +97,15 @@ def _command_aggregate(arguments: argparse.Namespace) -> None:
     )
 
 
+def _command_calibrate_endurance(arguments: argparse.Namespace) -> None:
+    from faultreg.stages import calibrate_endurance
+
+    result = calibrate_endurance(
+        _with_threads(_config_from(arguments), arguments.threads), arguments.method, arguments.seed, arguments.target_share
+    )
+    print(json.dumps(result, indent=2))
+
+
 def _command_check_config(arguments: argparse.Namespace) -> None:
     if arguments.config_json is not None:
         config = parse_config_json(arguments.config_json)
@@ -156,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     aggregate.add_argument("--figures-dir", type=Path, required=True, help="folder for figures")
     aggregate.add_argument("--summary", type=Path, required=True, help="Markdown summary to write")
     aggregate.set_defaults(handler=_command_aggregate)
+
+    calibrate = commands.add_parser(
+        "calibrate-endurance",
+        help="find the endurance.mean_writes that wears out a chosen share of cells in one training run",
+    )
+    _add_config_arguments(calibrate)
+    calibrate.add_argument("--method", default="baseline", help="method whose writes to count (default: baseline)")
+    calibrate.add_argument("--seed", type=int, default=0, help="training seed of the pilot run")
+    calibrate.add_argument("--target-share", type=float, required=True, help="fraction of cells to wear out, e.g. 0.1")
+    calibrate.add_argument("--threads", type=int, default=None, help="CPU threads (default: training.threads of the config)")
+    calibrate.set_defaults(handler=_command_calibrate_endurance)
 
     check = commands.add_parser(
         "check-config",

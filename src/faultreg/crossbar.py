@@ -219,7 +219,7 @@ def masks_from_states(states: np.ndarray, cell_format: CellFormat) -> tuple[np.n
 
 
 # Layers with more faulty cells than this build their masks with torch, whose operations use
-# every CPU thread; smaller layers use numpy, whose per-call cost is a fraction of torch's.
+# every CPU thread. Smaller layers use numpy, because its per-call cost is a fraction of torch's.
 TORCH_MASK_CELLS = 1 << 20
 
 

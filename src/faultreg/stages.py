@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,105 @@ def _tensors(dataset: Dataset, device: torch.device) -> tuple[torch.Tensor, torc
     )
 
 
+def _prepare_training(
+    config: dict[str, Any], method: dict[str, Any], training_seed: int, fault_map: FaultMap | None
+) -> tuple[Dataset, tuple[torch.Tensor, ...], CrossbarChip]:
+    """Load the data and build the seeded model on its chip, as every training run starts."""
+    _configure_threads(config["training"])
+    device = resolve_device(config["training"]["device"])
+    root_seed = int(config["seed"])
+
+    dataset = load_dataset(config["dataset"], root_seed)
+    tensors = _tensors(dataset, device)
+
+    model = build_model(config["model"], dropout=float(method["dropout"]))
+    initialize_weights(model, torch_generator(root_seed, "weight_init", training_seed))
+    model.to(device)
+    set_dropout_generator(model, torch_generator(root_seed, "dropout", training_seed, device=device))
+
+    storage = storage_for_method(config["crossbar"], method)
+    chip = CrossbarChip(model, storage, fault_map, mask_stuck_gradients=method["gradient"] == "mask_stuck")
+    return dataset, tensors, chip
+
+
+def calibrate_endurance(config: dict[str, Any], method_name: str, training_seed: int, target_share: float) -> dict[str, Any]:
+    """Find the mean lifetime that wears out ``target_share`` of the cells in one training run.
+
+    Runs a fault-free pilot training of the method with write counting but no wear, then picks
+    the log-normal mean (with the configured coefficient of variation) at which the expected
+    share of cells whose lifetime falls below their write count equals ``target_share``. Wear
+    changes the training it acts on, so the share of an actual run differs somewhat; check it
+    in the run's faulty-cell fraction.
+    """
+    if not 0.0 < target_share < 1.0:
+        raise ConfigError(f"target share {target_share} must lie strictly between 0 and 1")
+    method = _method_settings(config, method_name)
+    root_seed = int(config["seed"])
+    _, (train_images, train_labels, test_images, test_labels), chip = _prepare_training(config, method, training_seed, None)
+    endurance = config["endurance"]
+    counter = WearTracker(
+        chip,
+        EnduranceSettings(math.inf, float(endurance["coefficient_of_variation"]), float(endurance["sa1_share"])),
+        torch_generator(root_seed, "endurance", training_seed, 0),
+    )
+    train_on_chip(
+        chip, train_images, train_labels, test_images, test_labels,
+        method=method,
+        protocol=config["training"],
+        batch_generator=torch_generator(root_seed, "batch_order", training_seed),
+        description=f"{method_name} (write-count pilot, seed {training_seed})",
+        wear=counter,
+    )
+    writes = torch.cat([counts.reshape(-1) for counts in counter.writes.values()]).double().cpu()
+    mean_writes = solve_mean_lifetime(writes, float(endurance["coefficient_of_variation"]), target_share)
+    result = {
+        "method": method_name,
+        "training_seed": int(training_seed),
+        "target_worn_share": target_share,
+        "coefficient_of_variation": float(endurance["coefficient_of_variation"]),
+        "mean_writes": mean_writes,
+        "cells": int(writes.numel()),
+        "cells_never_written": int(torch.count_nonzero(writes == 0)),
+        "median_writes": float(writes.median()),
+        "max_writes": float(writes.max()),
+    }
+    logger.info("mean_writes %.4g wears out about %.1f %% of the cells", mean_writes, 100 * target_share)
+    return result
+
+
+def solve_mean_lifetime(writes: torch.Tensor, coefficient_of_variation: float, target_share: float) -> float:
+    """Return the log-normal mean lifetime at which the expected worn share equals the target.
+
+    A cell with ``w`` writes wears out when its lifetime L < w, with probability
+    Phi((ln w - mu) / sigma) for ln L ~ N(mu, sigma**2). The expected share is the mean of that
+    over cells; it falls as the mean grows, so bisection on log(mean) finds the target.
+    """
+    sigma = math.sqrt(math.log1p(coefficient_of_variation**2))
+    written = writes[writes > 0]
+    share_written = written.numel() / writes.numel()
+    if target_share >= share_written:
+        raise ConfigError(
+            f"only {100 * share_written:.1f} % of the cells were written in the pilot run, so no lifetime wears out "
+            f"{100 * target_share:.1f} %; choose a smaller target share"
+        )
+    log_writes = torch.log(written)
+
+    def expected_share(log_mean: float) -> float:
+        mu = log_mean - sigma**2 / 2
+        if sigma == 0.0:
+            return float((log_writes > mu).double().sum()) / writes.numel()
+        return float(torch.special.ndtr((log_writes - mu) / sigma).sum()) / writes.numel()
+
+    low, high = math.log(1e-3), math.log(float(written.max()) * 1e3)
+    for _ in range(200):
+        middle = (low + high) / 2
+        if expected_share(middle) > target_share:
+            low = middle
+        else:
+            high = middle
+    return math.exp((low + high) / 2)
+
+
 def train_model(
     config: dict[str, Any],
     method_name: str,
@@ -100,21 +200,11 @@ def train_model(
     Returns the metrics.
     """
     method = _method_settings(config, method_name)
-    _configure_threads(config["training"])
-    device = resolve_device(config["training"]["device"])
     root_seed = int(config["seed"])
-
-    dataset = load_dataset(config["dataset"], root_seed)
-    train_images, train_labels, test_images, test_labels = _tensors(dataset, device)
-
-    model = build_model(config["model"], dropout=float(method["dropout"]))
-    initialize_weights(model, torch_generator(root_seed, "weight_init", training_seed))
-    model.to(device)
-    set_dropout_generator(model, torch_generator(root_seed, "dropout", training_seed, device=device))
-
-    storage = storage_for_method(config["crossbar"], method)
     fault_map = load_fault_map(fault_map_path) if fault_map_path is not None else None
-    chip = CrossbarChip(model, storage, fault_map, mask_stuck_gradients=method["gradient"] == "mask_stuck")
+    dataset, tensors, chip = _prepare_training(config, method, training_seed, fault_map)
+    train_images, train_labels, test_images, test_labels = tensors
+    model, storage, device = chip.model, chip.storage, train_images.device
 
     if fault_map is None:
         condition = "fault-free"
