@@ -143,7 +143,7 @@ def test_solve_mean_lifetime_hits_target_share():
     from faultreg.stages import solve_mean_lifetime
 
     # Half the cells were written 100 times, half 10,000 times. With CV 0 every lifetime equals
-    # the mean, so any mean from 100 up to 10,000 wears out exactly the busy half; bisection
+    # the mean, so any mean from 100 up to 10,000 wears out exactly the busy half. Bisection
     # returns the lower edge.
     writes = torch.tensor([100.0] * 50 + [10_000.0] * 50)
     mean = solve_mean_lifetime(writes, 0.0, 0.5)

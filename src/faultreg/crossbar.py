@@ -260,31 +260,27 @@ def masks_from_cells(
     row = matrix_index // columns
     column = matrix_index - row * columns
     # Targets in the weight tensor's layout (groups, out = columns, fan-in = rows), so the masks
-    # need no transpose afterwards.
-    weight_index = column * rows + row
-    target = group * (rows * columns) + weight_index
+    # need no transpose afterwards. SA1 cells go to a second block of the same length, so one
+    # accumulation serves both masks.
+    size = groups * rows * columns
+    target = group * (rows * columns) + column * rows + row + size * (values == SA1)
     bits = slice_bits[position]
 
     # Each cell owns distinct bits of its code, so summing the bits of the stuck cells of one
     # weight and group equals OR-ing them.
-    size = groups * rows * columns
-    clear_weights = bits * (values == SA0)
-    set_weights = bits * (values == SA1)
     if module is torch:
         # index_add_ on int32 uses every thread; torch.bincount with weights does not.
-        clear_bits = torch.zeros(size, dtype=torch.int32).index_add_(0, target, clear_weights).numpy()
-        set_bits = torch.zeros(size, dtype=torch.int32).index_add_(0, target, set_weights).numpy()
-        faults_per_weight = torch.zeros(rows * columns, dtype=torch.int32).index_add_(
-            0, weight_index, torch.ones_like(weight_index, dtype=torch.int32)
-        ).numpy()
+        sums = torch.zeros(2 * size, dtype=torch.int32).index_add_(0, target, bits).numpy()
     else:
-        clear_bits = np.bincount(target, weights=clear_weights, minlength=size)
-        set_bits = np.bincount(target, weights=set_weights, minlength=size)
-        faults_per_weight = np.bincount(weight_index, minlength=rows * columns)
+        sums = np.bincount(target, weights=bits, minlength=2 * size).astype(np.int32)
+    clear_bits, set_bits = sums[:size], sums[size:]
 
     shape = (groups, *weight_shape)
-    and_mask = (cell_format.max_code - clear_bits.astype(np.int32)).reshape(shape)
-    return and_mask, set_bits.astype(np.int32).reshape(shape), (faults_per_weight == 0).reshape(weight_shape)
+    and_mask = (cell_format.max_code - clear_bits).reshape(shape)
+    or_mask = set_bits.reshape(shape)
+    # Every stuck cell leaves a nonzero bit in its group's clear or set sum.
+    healthy = ((clear_bits | set_bits).reshape(shape) == 0).all(axis=0)
+    return and_mask, or_mask, healthy
 
 
 def dense_states_from_cells(indices: torch.Tensor, values: torch.Tensor, cell_format: CellFormat, weight_shape: tuple[int, ...]) -> torch.Tensor:

@@ -110,9 +110,9 @@ def _prepare_training(
 def calibrate_endurance(config: dict[str, Any], method_name: str, training_seed: int, target_share: float) -> dict[str, Any]:
     """Find the mean lifetime that wears out ``target_share`` of the cells in one training run.
 
-    Runs a fault-free pilot training of the method with write counting but no wear, then picks
-    the log-normal mean (with the configured coefficient of variation) at which the expected
-    share of cells whose lifetime falls below their write count equals ``target_share``. Wear
+    Runs a fault-free pilot training of the method that counts writes but wears nothing out.
+    Then picks the log-normal mean, at the configured coefficient of variation, at which the
+    expected share of cells whose lifetime falls below their write count is ``target_share``. Wear
     changes the training it acts on, so the share of an actual run differs somewhat; check it
     in the run's faulty-cell fraction.
     """
@@ -303,7 +303,7 @@ def saturated_weight_fraction(chip: CrossbarChip) -> float | None:
 def worn_cell_states(chip: CrossbarChip, fault_map: FaultMap | None) -> dict[str, dict[str, torch.Tensor]]:
     """Return the cells that wore out during training, per layer, in weight layout.
 
-    Each entry holds the flat indices into the layer's ``(groups, slices, *weight_shape)``
+    Each entry contains the flat indices into the layer's ``(groups, slices, *weight_shape)``
     states and the stuck states, so evaluation on the same chip can restore the wear.
     """
     worn = {}
