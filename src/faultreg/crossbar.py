@@ -134,15 +134,15 @@ def encode(weight: torch.Tensor, cell_format: CellFormat, weight_range: float | 
         codes = torch.round(scaled) + cell_format.offset_code
         return codes.clamp_(0, cell_format.max_code).to(torch.int32).unsqueeze(0)
 
-    scaled = torch.nan_to_num(detached.abs() / step, nan=0.0, posinf=full_scale)
-    magnitude = torch.round(scaled).clamp_(0, cell_format.max_code).to(torch.int32)
     if cell_format.encoding == "sign_magnitude":
-        return magnitude.unsqueeze(0)
+        scaled = torch.nan_to_num(detached.abs() / step, nan=0.0, posinf=full_scale)
+        return torch.round(scaled).clamp_(0, cell_format.max_code).to(torch.int32).unsqueeze(0)
 
-    zero = torch.zeros_like(magnitude)
-    positive = torch.where(detached > 0, magnitude, zero)
-    negative = torch.where(detached < 0, magnitude, zero)
-    return torch.stack((positive, negative))
+    # Signed code first, then split: the positive part goes to G+, the negative part to G-.
+    # Rounding is symmetric (half to even), so each part equals round(|w| / step).
+    scaled = torch.nan_to_num(detached / step, nan=0.0, posinf=full_scale, neginf=-full_scale)
+    signed = torch.round(scaled).clamp_(-cell_format.max_code, cell_format.max_code).to(torch.int32)
+    return torch.stack((signed.clamp(min=0), signed.neg().clamp_(min=0)))
 
 
 def decode(
@@ -239,15 +239,15 @@ def masks_from_cells(
     columns = weight_shape[0]
     rows = math.prod(weight_shape[1:])
     groups, slices = cell_format.groups, cell_format.slices
-    index_type = np.int32 if rows * columns * groups * slices < 2**31 else np.int64
-    indices = indices.astype(index_type, copy=False)
+    indices = indices.astype(np.int32 if rows * columns * groups * slices < 2**31 else np.int64, copy=False)
+    size = groups * rows * columns
+    index_type = np.int32 if 2 * size < 2**31 else np.int64
+    # Stuck cells are SA0 (1) or SA1 (2), so values - 1 is 1 exactly for SA1 cells.
+    is_sa1 = values.astype(index_type) - 1
     if indices.size > TORCH_MASK_CELLS:
-        indices, values = torch.from_numpy(indices), torch.from_numpy(values)
-        slice_bits = torch.tensor([cell_format.slice_mask(p) for p in range(slices)], dtype=torch.int32)
+        indices, is_sa1 = torch.from_numpy(indices), torch.from_numpy(is_sa1)
         module = torch
     else:
-        # np.bincount sums float64 weights, exact below 2**53.
-        slice_bits = np.array([cell_format.slice_mask(p) for p in range(slices)], dtype=np.float64)
         module = np
 
     # The index is ((row * columns + column) * groups + group) * slices + position. Slices and
@@ -262,17 +262,17 @@ def masks_from_cells(
     # Targets in the weight tensor's layout (groups, out = columns, fan-in = rows), so the masks
     # need no transpose afterwards. SA1 cells go to a second block of the same length, so one
     # accumulation serves both masks.
-    size = groups * rows * columns
-    target = group * (rows * columns) + column * rows + row + size * (values == SA1)
-    bits = slice_bits[position]
+    target = group * (rows * columns) + column * rows + row + size * is_sa1
+    bits = cell_format.slice_max << (position * cell_format.bits_per_cell)
 
     # Each cell owns distinct bits of its code, so summing the bits of the stuck cells of one
     # weight and group equals OR-ing them.
     if module is torch:
         # index_add_ on int32 uses every thread; torch.bincount with weights does not.
-        sums = torch.zeros(2 * size, dtype=torch.int32).index_add_(0, target, bits).numpy()
+        sums = torch.zeros(2 * size, dtype=torch.int32).index_add_(0, target, bits.to(torch.int32)).numpy()
     else:
-        sums = np.bincount(target, weights=bits, minlength=2 * size).astype(np.int32)
+        # np.bincount sums float64 weights, exact below 2**53.
+        sums = np.bincount(target, weights=bits.astype(np.float64), minlength=2 * size).astype(np.int32)
     clear_bits, set_bits = sums[:size], sums[size:]
 
     shape = (groups, *weight_shape)
