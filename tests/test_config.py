@@ -422,3 +422,10 @@ def test_run_methods_selects_subset():
     config = validate_workflow_config({"methods": {"baseline": {}, "l2": {"weight_decay": 0.01}}, "run_methods": ["baseline"]})
 
     assert config["run_methods"] == ["baseline"]
+
+
+def test_remap_entries_above_rows_rejected():
+    message = _config_error_message({"crossbar": {"rows": 64}, "cost": {"remap_table_entries": 128}})
+
+    assert "cost.remap_table_entries" in message
+    assert "64" in message

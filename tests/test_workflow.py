@@ -142,3 +142,31 @@ def test_workflow_lint_is_clean():
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Lints for" not in result.stdout + result.stderr
+
+
+@pytest.mark.workflow
+def test_fault_model_options_run_end_to_end(tmp_path):
+    scenario = {
+        **TINY_SCENARIO,
+        "crossbar": {"encoding": "offset", "bits_per_cell": 4, "weight_bits": 8, "rows": 64, "columns": 64, "weight_range": 4.0},
+        "faults": {**TINY_SCENARIO["faults"], "pattern": "clustered", "cluster_size": 2},
+        "endurance": {"enabled": True, "mean_writes": 2},
+        "cost": {"remap_table_entries": 64},
+        "methods": {"baseline": {"gradient": "mask_stuck"}, "clip": {"clip_value": 0.5, "range_mode": "clip"}},
+        "run_methods": None,
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(scenario))
+
+    result = snakemake(tmp_path)
+
+    assert result.returncode == 0, result.stderr[-5000:]
+    with open(tmp_path / "results" / "tables" / "accuracy_runs.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 * 3 + 2
+    assert {row["encoding"] for row in rows} == {"offset"}
+    with open(tmp_path / "results" / "tables" / "training_runs.csv", newline="") as handle:
+        training = list(csv.DictReader(handle))
+    assert all(float(run["final_faulty_cell_fraction"]) > 0 for run in training)
+    summary = (tmp_path / "results" / "faultmaps" / "mlp" / "rate0.1_map0.json").read_text()
+    assert '"pattern": "clustered"' in summary
+    assert '"encoding": "offset"' in summary

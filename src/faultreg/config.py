@@ -120,6 +120,13 @@ def _check_cross_references(config: dict[str, Any], given_sections: set[str]) ->
             "pick one of the evaluated rates"
         )
 
+    entries, rows = config["cost"]["remap_table_entries"], config["crossbar"]["rows"]
+    if {"cost", "crossbar"} <= given_sections and entries > rows:
+        raise ConfigError(
+            f"cost.remap_table_entries is {entries} but a crossbar has {rows} rows (crossbar.rows); "
+            f"set remap_table_entries to at most {rows}"
+        )
+
     for name, method in config["methods"].items():
         range_mode = method["range_mode"] or config["crossbar"]["range_mode"]
         if "methods" in given_sections and range_mode == "clip" and method["clip_value"] is None:
