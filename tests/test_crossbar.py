@@ -59,7 +59,7 @@ def test_encode_splits_sign_over_groups():
 
 
 def test_slices_of_a_code():
-    # 1027 = 1024 + 3 = 4**5 + 3: slice 5 holds 1, slice 0 holds 3.
+    # 1027 = 1024 + 3 = 4**5 + 3, so slice 5 is 1 and slice 0 is 3.
     assert slice_values(1027, FORMAT) == [3, 0, 0, 0, 0, 1, 0, 0]
 
 
@@ -158,7 +158,7 @@ def test_straight_through_gradient_is_identity():
 
 @pytest.mark.parametrize("bits_per_cell, expected", [(1, 32768), (2, 49152), (4, 61440)])
 def test_top_cell_value_per_cell_width(bits_per_cell, expected):
-    # The top cell holds the highest bits_per_cell bits of the 16-bit code.
+    # The top cell stores the highest bits_per_cell bits of the 16-bit code.
     cell_format = CellFormat(16, bits_per_cell)
     assert cell_format.slice_mask(cell_format.slices - 1) == expected
 
