@@ -34,6 +34,10 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--config-json", default=None, help="config as a JSON string; the workflow passes only the sections a stage reads")
 
 
+def _add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: training.threads of the config)")
+
+
 def _config_from(arguments: argparse.Namespace) -> dict[str, Any]:
     if arguments.config_json is not None:
         return parse_config_json(arguments.config_json)
@@ -139,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint", type=Path, required=True, help="model checkpoint to write (.pt)")
     train.add_argument("--metrics", type=Path, required=True, help="run metrics to write (.json)")
     train.add_argument("--history", type=Path, required=True, help="per-step loss and max |w| to write (.csv)")
-    train.add_argument("--threads", type=int, default=None, help="CPU threads (default: training.threads of the config)")
+    _add_threads_argument(train)
     train.set_defaults(handler=_command_train)
 
     inject = commands.add_parser("inject", help="evaluate a trained model on faulty chips")
@@ -147,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     inject.add_argument("--checkpoint", type=Path, required=True, help="model checkpoint from 'faultreg train'")
     inject.add_argument("--fault-map", type=Path, action="append", default=[], help="fault map to evaluate on; repeat for several")
     inject.add_argument("--output", type=Path, required=True, help="CSV of accuracy rows to write")
-    inject.add_argument("--threads", type=int, default=None, help="CPU threads (default: training.threads of the config)")
+    _add_threads_argument(inject)
     inject.set_defaults(handler=_command_inject)
 
     cost = commands.add_parser("cost", help="write the area and power overhead table of every mitigation")
@@ -174,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--method", default="baseline", help="method whose writes to count (default: baseline)")
     calibrate.add_argument("--seed", type=int, default=0, help="training seed of the pilot run")
     calibrate.add_argument("--target-share", type=float, required=True, help="fraction of cells to wear out, e.g. 0.1")
-    calibrate.add_argument("--threads", type=int, default=None, help="CPU threads (default: training.threads of the config)")
+    _add_threads_argument(calibrate)
     calibrate.set_defaults(handler=_command_calibrate_endurance)
 
     check = commands.add_parser(

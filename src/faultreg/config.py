@@ -90,8 +90,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 def _check_cross_references(config: dict[str, Any], given_sections: set[str]) -> None:
     """Check rules that span sections, skipping those that involve a section not given.
 
-    Workflow stages receive only the sections they read. A default that stands in for an
-    absent section must not make a stage reject an otherwise valid subset.
+    Workflow stages receive only the sections they read. A default that replaces an absent
+    section must not make a stage reject an otherwise valid subset.
     """
     faults = config["faults"]
     rates = [float(rate) for rate in faults["rates"]]

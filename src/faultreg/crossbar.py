@@ -300,14 +300,6 @@ def states_to_weight_layout(states: np.ndarray, weight_shape: tuple[int, ...]) -
     return np.ascontiguousarray(by_group).reshape((groups, slices, *weight_shape))
 
 
-def states_from_weight_layout(states: np.ndarray, weight_shape: tuple[int, ...]) -> np.ndarray:
-    """Inverse of :func:`states_to_weight_layout`."""
-    groups, slices = states.shape[:2]
-    out_features = weight_shape[0]
-    matrix = states.reshape(groups, slices, out_features, -1)
-    return np.ascontiguousarray(matrix.transpose(3, 2, 0, 1))
-
-
 def matrix_shape(weight_shape: tuple[int, ...]) -> tuple[int, int]:
     """Return (rows, columns) of a weight in crossbar layout.
 

@@ -7,10 +7,10 @@ same slice value again needs no programming pulse. A healthy cell whose write co
 lifetime becomes stuck: SA1 with probability ``sa1_share``, else SA0. The initial programming of
 the chip is not counted.
 
-Real ReRAM endures about 1e6 to 1e12 writes, far more than a short simulated run makes, so
-``mean_writes`` stands for a scaled-down lifetime: choose it so that the share of cells that
-wear out by the end of training matches the scenario under study. The model follows the
-lifetime-per-cell picture of endurance-aware training (Xia et al., DAC 2017).
+Real ReRAM endures about 1e6 to 1e12 writes, far more than a short simulated run makes. So
+``mean_writes`` is a scaled-down lifetime, chosen so that the share of cells that wear out by
+the end of training matches the scenario under study; ``faultreg calibrate-endurance``
+computes it for a target share.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Exceptions that faultreg raises for bad input.
 
 The command line prints these as one error line and exits with status 2, so every message
-names the offending value and says how to fix it.
+names the offending value and the fix.
 """
 
 

@@ -34,7 +34,11 @@ CHECKPOINT_VERSION = 1
 
 
 def resolve_device(setting: str) -> torch.device:
-    """Return the torch device for the ``training.device`` setting (auto, cpu or cuda)."""
+    """Return the torch device for the ``training.device`` setting (auto, cpu or cuda).
+
+    NOTE: the CUDA path keeps masks, lifetimes and generators on the model's device, but the
+    test suite and benchmarks so far ran on CPUs only.
+    """
     if setting == "cuda" and not torch.cuda.is_available():
         raise ConfigError("training.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
     if setting == "auto":
