@@ -32,6 +32,7 @@ from faultreg.crossbar import (
 )
 from faultreg.faults import FaultMap, check_geometry
 from faultreg.models import crossbar_layers, layer_geometries
+from faultreg.regularizers import DropConnect, FaultInjection
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,9 @@ class CrossbarChip(nn.Module):
         self._masks: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._healthy: dict[str, torch.Tensor] = {}
         self.fault_map_hash: str | None = None
+        # Training-time perturbations of the read weights; both are off at inference.
+        self.dropconnect: DropConnect | None = None
+        self.fault_injection: FaultInjection | None = None
         if fault_map is not None:
             self.install_fault_map(fault_map)
 
@@ -200,13 +204,19 @@ class CrossbarChip(nn.Module):
             cells += math.prod(self._states_shape(name))
         return faulty, cells
 
-    def stored_weight(self, name: str, weight: torch.Tensor) -> torch.Tensor:
-        """Return ``weight`` as the chip reads it back from layer ``name``'s cells."""
+    def stored_weight(
+        self, name: str, weight: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Return ``weight`` as the chip reads it back from layer ``name``'s cells.
+
+        ``masks`` replaces the layer's own stuck-cell masks, as fault injection does.
+        """
         weight_range = self.storage.range_for(weight)
         codes = encode(weight, self.storage.cell_format, weight_range)
-        if name in self._masks:
-            and_mask, or_mask = self._masks[name]
-            codes = apply_stuck_masks(codes, and_mask, or_mask)
+        if masks is None:
+            masks = self._masks.get(name)
+        if masks is not None:
+            codes = apply_stuck_masks(codes, *masks)
         return decode(codes, self.storage.cell_format, weight_range, dtype=weight.dtype, written=weight)
 
     def stored_weights(self) -> dict[str, torch.Tensor]:
@@ -229,7 +239,15 @@ class CrossbarChip(nn.Module):
         for name in self.layer_names:
             master = modules[name].weight
             with torch.no_grad():
-                stored = self.stored_weight(name, master)
+                masks = self._masks.get(name)
+                if self.training and self.fault_injection is not None:
+                    masks = self.fault_injection.combine(tuple(master.shape), master.device, *(masks or (None, None)))
+                stored = self.stored_weight(name, master, masks)
+
             gradient_mask = self._healthy.get(name) if self.mask_stuck_gradients else None
+            if self.training and self.dropconnect is not None:
+                keep_scale = self.dropconnect.keep_scale(master)
+                stored = stored * keep_scale
+                gradient_mask = keep_scale if gradient_mask is None else gradient_mask * keep_scale
             parameters[f"{name}.weight"] = straight_through(master, stored, gradient_mask)
         return functional_call(self.model, parameters, (images,))

@@ -58,17 +58,23 @@ def _with_threads(config: dict[str, Any], threads: int | None) -> dict[str, Any]
     return config
 
 
-def _command_train(arguments: argparse.Namespace) -> None:
-    from faultreg.stages import train_model
+def _command_study_maps(arguments: argparse.Namespace) -> None:
+    from faultreg.stages import make_study_maps
 
-    train_model(
+    make_study_maps(_config_from(arguments), arguments.study, arguments.folder)
+
+
+def _command_train(arguments: argparse.Namespace) -> None:
+    from faultreg.stages import train_runs
+
+    maps = list(arguments.fault_map) or [None]
+    train_runs(
         _with_threads(_config_from(arguments), arguments.threads),
         method_name=arguments.method,
-        training_seed=arguments.seed,
-        fault_map_path=arguments.fault_map,
-        checkpoint_path=arguments.checkpoint,
-        metrics_path=arguments.metrics,
-        history_path=arguments.history,
+        training_seeds=arguments.seed,
+        fault_map_paths=maps,
+        run_dirs=arguments.run_dir,
+        wear=arguments.wear,
     )
 
 
@@ -87,18 +93,36 @@ def _command_cost(arguments: argparse.Namespace) -> None:
 
 
 def _command_aggregate(arguments: argparse.Namespace) -> None:
-    from faultreg.report import aggregate
+    from faultreg.report import StudyContext, aggregate
 
     config = _config_from(arguments)
     aggregate(
         inference_csvs=arguments.inference,
         training_metrics=arguments.training,
-        cost_table=arguments.cost,
+        histories=arguments.history,
         tables_dir=arguments.tables_dir,
-        figures_dir=arguments.figures_dir,
-        summary_path=arguments.summary,
         settings=config["report"],
+        context=StudyContext.from_config(config),
     )
+
+
+def _command_figure(arguments: argparse.Namespace) -> None:
+    from faultreg.figures import draw_figure
+
+    draw_figure(arguments.name, arguments.tables_dir, arguments.figures_dir, _config_from(arguments))
+
+
+def _command_claims(arguments: argparse.Namespace) -> None:
+    from faultreg.claims import write_claims
+
+    write_claims(arguments.tables_dir, arguments.cost, _config_from(arguments), arguments.csv, arguments.markdown)
+
+
+def _command_summary(arguments: argparse.Namespace) -> None:
+    from faultreg.report import write_summary
+
+    config = _config_from(arguments)
+    write_summary(arguments.tables_dir, arguments.figure, arguments.cost, arguments.claims, arguments.output, config["report"])
 
 
 def _command_calibrate_endurance(arguments: argparse.Namespace) -> None:
@@ -135,21 +159,40 @@ def build_parser() -> argparse.ArgumentParser:
     fault_map.add_argument("--output", type=Path, required=True, help="map file to write (.npz); its summary goes to the same name with .json")
     fault_map.set_defaults(handler=_command_fault_map)
 
-    train = commands.add_parser("train", help="train one method, fault-free or on a faulty chip")
+    study = commands.add_parser("study-maps", help="draw every fault map of one study (stuck_type or sensitivity)")
+    _add_config_arguments(study)
+    study.add_argument("--study", required=True, choices=["stuck_type", "sensitivity"], help="which study's maps to draw")
+    study.add_argument(
+        "--folder", type=Path, required=True, help="the model's map folder, e.g. results/faultmaps/mlp; maps go to a subfolder named after the study"
+    )
+    study.set_defaults(handler=_command_study_maps)
+
+    train = commands.add_parser("train", help="train one method on one or more chips (or fault-free) with one or more seeds")
     _add_config_arguments(train)
     train.add_argument("--method", required=True, help="name of an entry under methods in the config")
-    train.add_argument("--seed", type=int, required=True, help="training seed (weight initialization, batch order, dropout)")
-    train.add_argument("--fault-map", type=Path, default=None, help="train on this chip; omit to train fault-free")
-    train.add_argument("--checkpoint", type=Path, required=True, help="model checkpoint to write (.pt)")
-    train.add_argument("--metrics", type=Path, required=True, help="run metrics to write (.json)")
-    train.add_argument("--history", type=Path, required=True, help="per-step loss and max |w| to write (.csv)")
+    train.add_argument("--seed", type=int, nargs="+", required=True, help="training seeds (weight initialization, batch order, dropout)")
+    train.add_argument("--fault-map", type=Path, nargs="*", default=[], help="chips to train on, one run folder each; omit to train fault-free")
+    train.add_argument(
+        "--run-dir",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="one folder per chip (one in all when fault-free); each seed writes seed<s>/model.pt, metrics.json and history.csv in it",
+    )
+    train.add_argument("--wear", action="store_true", help="wear cells out as training writes them (settings of the endurance section)")
     _add_threads_argument(train)
     train.set_defaults(handler=_command_train)
 
-    inject = commands.add_parser("inject", help="evaluate a trained model on faulty chips")
+    inject = commands.add_parser("inject", help="evaluate trained models on faulty chips")
     _add_config_arguments(inject)
-    inject.add_argument("--checkpoint", type=Path, required=True, help="model checkpoint from 'faultreg train'")
-    inject.add_argument("--fault-map", type=Path, action="append", default=[], help="fault map to evaluate on; repeat for several")
+    inject.add_argument(
+        "--checkpoint",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="model checkpoints from 'faultreg train'; a fault-free model meets every map, a chip-trained one only its own chip",
+    )
+    inject.add_argument("--fault-map", type=Path, nargs="+", required=True, help="fault maps to evaluate on")
     inject.add_argument("--output", type=Path, required=True, help="CSV of accuracy rows to write")
     _add_threads_argument(inject)
     inject.set_defaults(handler=_command_inject)
@@ -160,15 +203,37 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--markdown", type=Path, required=True, help="Markdown table to write")
     cost.set_defaults(handler=_command_cost)
 
-    aggregate = commands.add_parser("aggregate", help="collect result files into tables, figures and a summary")
+    aggregate = commands.add_parser("aggregate", help="collect result files into tidy tables and the accuracy and divergence summaries")
     _add_config_arguments(aggregate)
     aggregate.add_argument("--inference", type=Path, nargs="+", required=True, help="inference CSVs from 'faultreg inject'")
     aggregate.add_argument("--training", type=Path, nargs="+", required=True, help="metrics JSONs from 'faultreg train'")
-    aggregate.add_argument("--cost", type=Path, required=True, help="cost CSV from 'faultreg cost'")
+    aggregate.add_argument("--history", type=Path, nargs="*", default=[], help="history CSVs from 'faultreg train'")
     aggregate.add_argument("--tables-dir", type=Path, required=True, help="folder for CSV and Markdown tables")
-    aggregate.add_argument("--figures-dir", type=Path, required=True, help="folder for figures")
-    aggregate.add_argument("--summary", type=Path, required=True, help="Markdown summary to write")
     aggregate.set_defaults(handler=_command_aggregate)
+
+    figure = commands.add_parser("figure", help="draw one figure (PNG/PDF plus its CSV) from the aggregated tables")
+    _add_config_arguments(figure)
+    figure.add_argument("--name", required=True, help="exploding_weights, accuracy_vs_fault_rate, stuck_type, sensitivity, clip_sweep or endurance")
+    figure.add_argument("--tables-dir", type=Path, required=True, help="folder with the tables of 'faultreg aggregate'")
+    figure.add_argument("--figures-dir", type=Path, required=True, help="folder for the figure files")
+    figure.set_defaults(handler=_command_figure)
+
+    claims = commands.add_parser("claims", help="write the claims table with measured numbers and verdicts")
+    _add_config_arguments(claims)
+    claims.add_argument("--tables-dir", type=Path, required=True, help="folder with the tables of 'faultreg aggregate'")
+    claims.add_argument("--cost", type=Path, required=True, help="cost CSV from 'faultreg cost'")
+    claims.add_argument("--csv", type=Path, required=True, help="claims CSV to write")
+    claims.add_argument("--markdown", type=Path, required=True, help="claims Markdown to write")
+    claims.set_defaults(handler=_command_claims)
+
+    summary = commands.add_parser("summary", help="write the Markdown summary that links every table and figure")
+    _add_config_arguments(summary)
+    summary.add_argument("--tables-dir", type=Path, required=True, help="folder with the tables of 'faultreg aggregate'")
+    summary.add_argument("--claims", type=Path, required=True, help="claims CSV from 'faultreg claims'")
+    summary.add_argument("--cost", type=Path, required=True, help="cost CSV from 'faultreg cost'")
+    summary.add_argument("--figure", type=Path, nargs="*", default=[], help="figure files to link")
+    summary.add_argument("--output", type=Path, required=True, help="Markdown summary to write")
+    summary.set_defaults(handler=_command_summary)
 
     calibrate = commands.add_parser(
         "calibrate-endurance",

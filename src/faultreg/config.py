@@ -82,6 +82,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     faults = filled["faults"]
     if faults["training_rates"] is None:
         faults["training_rates"] = [rate for rate in faults["rates"] if rate > 0]
+    if {"methods", "studies"} <= set(config):
+        _add_clip_sweep_methods(filled)
 
     _check_cross_references(filled, given_sections=set(config))
     return filled
@@ -144,6 +146,104 @@ def _check_cross_references(config: dict[str, Any], given_sections: set[str]) ->
             )
 
 
+def clip_sweep_name(clip_value: float) -> str:
+    """Return the method name of one clip-sweep value, e.g. 0.25 -> 'clip_c0.25'."""
+    return f"clip_c{float(clip_value):g}"
+
+
+def clip_sweep_methods(config: dict[str, Any]) -> dict[str, float]:
+    """Return {method name: clip value} of the clip sweep, empty when the study is off."""
+    sweep = config["studies"]["clip_sweep"]
+    if not sweep["enabled"]:
+        return {}
+    return {clip_sweep_name(value): float(value) for value in sweep["clip_values"]}
+
+
+def _add_clip_sweep_methods(config: dict[str, Any]) -> None:
+    """Add one method per clip-sweep value, a copy of the base method with that clip value."""
+    sweep = config["studies"]["clip_sweep"]
+    if not sweep["enabled"]:
+        return
+    methods = config["methods"]
+    base_name = sweep["base_method"]
+    if base_name not in methods:
+        raise ConfigError(
+            f"studies.clip_sweep.base_method is {base_name!r}, which is not under methods {sorted(methods)}; "
+            "name a configured method or set studies.clip_sweep.enabled to false"
+        )
+    for name, clip_value in clip_sweep_methods(config).items():
+        entry = {**methods[base_name], "clip_value": clip_value}
+        if name in methods and methods[name] != entry:
+            raise ConfigError(
+                f"methods.{name} is configured by hand but the clip sweep generates a method of that name; "
+                "rename your method"
+            )
+        methods[name] = entry
+
+
+def _check_studies(config: dict[str, Any], given: dict[str, Any]) -> None:
+    """Check that every study refers to rates and methods the main study provides.
+
+    ``given`` is the config as written, before defaults, to tell given method lists from defaults.
+    """
+    studies, faults = config["studies"], config["faults"]
+    rates = [float(rate) for rate in faults["rates"]]
+    training_rates = [float(rate) for rate in faults["training_rates"]]
+    methods = config["methods"]
+
+    def require(condition: bool, message: str) -> None:
+        if not condition:
+            raise ConfigError(message)
+
+    exploding = studies["exploding_weights"]
+    exploding_rate = exploding["rate"] if exploding["rate"] is not None else config["report"]["headline_rate"]
+    require(
+        not training_rates or float(exploding_rate) in training_rates,
+        f"studies.exploding_weights.rate is {exploding_rate} (null takes report.headline_rate), which is not in "
+        f"faults.training_rates {training_rates}; set it to one of those rates",
+    )
+    stuck = studies["stuck_type"]
+    if stuck["enabled"]:
+        outside = [rate for rate in stuck["rates"] if float(rate) not in rates]
+        require(not outside, f"studies.stuck_type.rates {outside} are not in faults.rates {rates}; add them there or remove them")
+        training_rate = stuck["training_rate"]
+        if training_rate is not None and stuck["training_methods"]:
+            require(
+                float(training_rate) in training_rates and float(training_rate) in [float(rate) for rate in stuck["rates"]],
+                f"studies.stuck_type.training_rate is {training_rate}, which must be in faults.training_rates "
+                f"{training_rates} and in studies.stuck_type.rates {stuck['rates']}; pick such a rate or set it to null",
+            )
+            require(
+                config["faults"]["training_chips"] <= config["faults"]["maps_per_rate"],
+                "faults.training_chips exceeds faults.maps_per_rate; lower training_chips",
+            )
+    sweep = studies["clip_sweep"]
+    if sweep["enabled"] and sweep["rates"] is not None:
+        outside = [rate for rate in sweep["rates"] if float(rate) not in rates]
+        require(not outside, f"studies.clip_sweep.rates {outside} are not in faults.rates {rates}; add them there or remove them")
+    # A method list given in the config must name configured methods; the defaults name the
+    # methods of config.yaml and skip those a scenario does not configure.
+    for study, key in (
+        ("exploding_weights", "methods"),
+        ("stuck_type", "training_methods"),
+        ("sensitivity", "methods"),
+        ("endurance", "methods"),
+    ):
+        if key not in given.get("studies", {}).get(study, {}):
+            continue
+        unknown = [name for name in studies[study][key] if name not in methods]
+        require(
+            not unknown,
+            f"studies.{study}.{key} names {unknown}, which are not under methods {sorted(methods)}; add them or remove them",
+        )
+
+
+def study_methods(config: dict[str, Any], names: list[str]) -> list[str]:
+    """Return the entries of a study's method list that the workflow runs (see run_methods)."""
+    selected = config["run_methods"] or [name for name in config["methods"] if name not in clip_sweep_methods(config)]
+    return [name for name in names if name in selected]
+
+
 def validate_workflow_config(config: dict[str, Any]) -> dict[str, Any]:
     """Validate a complete study config as the workflow runs it.
 
@@ -164,6 +264,7 @@ def validate_workflow_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"run_methods names {unknown}, which are not under methods {sorted(methods)}; add them or remove them")
         if "baseline" not in selected:
             raise ConfigError(f"run_methods {selected} leaves out baseline; add baseline so regularizers have a reference")
+    _check_studies(validated, config if isinstance(config, dict) else {})
     return validated
 
 

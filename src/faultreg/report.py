@@ -39,24 +39,33 @@ from faultreg.io import atomic_path  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-TEXT_COLUMNS = ("dataset", "model", "method", "training_faults", "map_hash")
+TEXT_COLUMNS = ("dataset", "model", "method", "training_faults", "map_hash", "fault_slices", "fault_layers")
 INTEGER_COLUMNS = ("training_seed", "map_index", "n_test")
 FRACTION_COLUMNS = ("training_fault_rate", "fault_rate", "sa1_share", "accuracy", "nonfinite_fraction")
+# Columns that are empty for some rows: the SA1 share and chip of fault-free training, the clip
+# value of methods without clipping.
+NULLABLE_NUMBER_COLUMNS = ("training_sa1_share", "training_map_index", "clip_value")
 INFERENCE_COLUMNS = (
     "dataset",
     "model",
     "method",
     "training_faults",
     "training_fault_rate",
+    "training_sa1_share",
+    "training_map_index",
+    "wear",
     "training_seed",
     "fault_rate",
     "sa1_share",
+    "fault_slices",
+    "fault_layers",
     "map_index",
     "map_hash",
     "accuracy",
     "nonfinite_fraction",
     "diverged",
     "n_test",
+    "clip_value",
 )
 # One row per trained model and fault map: a second row with the same key would count twice.
 INFERENCE_KEY = (
@@ -65,8 +74,13 @@ INFERENCE_KEY = (
     "method",
     "training_faults",
     "training_fault_rate",
+    "training_sa1_share",
+    "training_map_index",
     "training_seed",
     "fault_rate",
+    "sa1_share",
+    "fault_slices",
+    "fault_layers",
     "map_index",
 )
 TRAINING_KEYS = (
@@ -86,7 +100,20 @@ TRAINING_KEYS = (
     "wall_time_s",
 )
 # Keys read when present; older metrics files without them get NaN.
-OPTIONAL_TRAINING_KEYS = ("saturated_weight_fraction", "final_faulty_cell_fraction")
+OPTIONAL_TRAINING_KEYS = (
+    "saturated_weight_fraction",
+    "final_faulty_cell_fraction",
+    "final_test_accuracy",
+    "training_sa1_share",
+    "wear",
+    "worn_cells",
+    "slice_writes",
+)
+HISTORY_COLUMNS = (
+    "step", "epoch", "loss", "max_abs_weight", "max_abs_stored_weight", "faulty_cell_fraction",
+    "dataset", "model", "method", "training_faults", "training_fault_rate", "training_sa1_share",
+    "map_index", "wear", "training_seed",
+)
 COST_COLUMNS = (
     "mitigation",
     "kind",
@@ -144,66 +171,90 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
-class ReportInputs:
-    """All validated inputs of one report."""
+class StudyContext:
+    """What the report needs to know of the study beyond the result files.
 
-    runs: pd.DataFrame
-    training: pd.DataFrame
-    costs: pd.DataFrame
+    ``main_sa1_share`` is faults.sa1_share, the share of the main maps; ``sweep_methods`` maps
+    the clip-sweep method names to their clip values.
+    """
+
+    main_sa1_share: float
+    sweep_methods: dict[str, float]
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "StudyContext":
+        from faultreg.config import clip_sweep_methods
+
+        return cls(float(config["faults"]["sa1_share"]), clip_sweep_methods(config))
+
+
+def main_rows(runs: pd.DataFrame, context: StudyContext) -> pd.DataFrame:
+    """Return the accuracy rows of the main rate sweep.
+
+    These are rows on unrestricted maps with the main SA1 share, from models trained fault-free
+    or on main chips, of methods outside the clip sweep.
+    """
+    share = context.main_sa1_share
+    keep = (
+        (runs["fault_slices"] == "all")
+        & (runs["fault_layers"] == "all")
+        & np.isclose(runs["sa1_share"], share)
+        & (runs["training_sa1_share"].isna() | np.isclose(runs["training_sa1_share"].fillna(-1.0), share))
+        & ~runs["method"].isin(list(context.sweep_methods))
+    )
+    return runs[keep]
 
 
 def aggregate(
     inference_csvs: Sequence[Path],
     training_metrics: Sequence[Path],
-    cost_table: Path,
+    histories: Sequence[Path],
     tables_dir: Path,
-    figures_dir: Path,
-    summary_path: Path,
     settings: Mapping[str, Any],
+    context: StudyContext,
 ) -> None:
-    """Write the accuracy and training tables, the accuracy figure and the summary.
+    """Collect every run into tidy tables and summarize the main rate sweep.
 
-    Raises FaultregError naming the file and the problem when an input is missing, empty or
-    malformed, and ConfigError for an invalid ``settings`` value. In both cases no file is written.
+    Writes accuracy_runs.csv (every inference row of every study), training_runs.csv (one row
+    per training run), training_history.csv (every logged step of every run),
+    accuracy_summary.csv/.md (main sweep) and divergence.csv/.md. Raises FaultregError naming
+    the file and the problem when an input is missing, empty or malformed, and ConfigError for
+    an invalid ``settings`` value. In both cases no file is written.
     """
     report_settings = ReportSettings.from_mapping(settings)
-    inputs = load_inputs(inference_csvs, training_metrics, cost_table)
+    runs = load_inference(inference_csvs)
+    training = _sort_frame(read_training_metrics([Path(path) for path in training_metrics]),
+                           ("dataset", "model", "method", "training_faults", "training_fault_rate",
+                            "map_index", "training_seed"))
+    history = read_histories([Path(path) for path in histories])
 
-    summary = summarize_accuracy(inputs.runs, report_settings.confidence_level)
-    divergence = summarize_divergence(inputs.training)
+    summary = summarize_accuracy(main_rows(runs, context), report_settings.confidence_level)
+    divergence = summarize_divergence(training)
     outputs: dict[Path, bytes] = {
-        tables_dir / "accuracy_runs.csv": _csv_bytes(inputs.runs),
+        tables_dir / "accuracy_runs.csv": _csv_bytes(runs),
         tables_dir / "accuracy_summary.csv": _csv_bytes(summary),
         tables_dir / "accuracy_summary.md": _text_bytes(format_accuracy_markdown(summary)),
-        tables_dir / "training_runs.csv": _csv_bytes(inputs.training),
+        tables_dir / "training_runs.csv": _csv_bytes(training),
+        tables_dir / "training_history.csv": _csv_bytes(history),
         tables_dir / "divergence.csv": _csv_bytes(divergence),
         tables_dir / "divergence.md": _text_bytes(format_divergence_markdown(divergence)),
     }
+    write_outputs(outputs)
+    logger.info("Wrote %d tables to %s", len(outputs), tables_dir)
 
-    figure = plot_accuracy(summary, report_settings.confidence_level)
-    figure_paths = []
-    for fmt in report_settings.formats:
-        path = figures_dir / f"{FIGURE_STEM}.{fmt}"
-        outputs[path] = render_figure(figure, fmt, report_settings.dpi)
-        figure_paths.append(path)
 
-    text = write_summary_text(inputs, summary, report_settings, tables_dir, figure_paths, summary_path)
-    outputs[summary_path] = _text_bytes(text)
-
+def write_outputs(outputs: Mapping[Path, bytes]) -> None:
+    """Write every rendered file, each through a temporary file."""
     for path, payload in outputs.items():
         with atomic_path(path) as temporary:
             temporary.write_bytes(payload)
-    logger.info("Wrote %d report files (tables in %s, figures in %s, summary %s)",
-                len(outputs), tables_dir, figures_dir, summary_path)
 
 
 # --- Loading and validation ---------------------------------------------------------------
 
 
-def load_inputs(
-    inference_csvs: Sequence[Path], training_metrics: Sequence[Path], cost_table: Path
-) -> ReportInputs:
-    """Read and validate every input file, raising FaultregError on the first problem."""
+def load_inference(inference_csvs: Sequence[Path]) -> pd.DataFrame:
+    """Read, validate and concatenate inference CSVs, raising FaultregError on the first problem."""
     if not inference_csvs:
         raise FaultregError(
             "No inference CSV given. The report needs at least one CSV of accuracy rows "
@@ -224,12 +275,25 @@ def load_inputs(
         logger.warning("No %s rows in the inference CSVs; methods are listed alphabetically", BASELINE)
     runs = _sort_frame(runs, INFERENCE_KEY)
     logger.info("Read %d accuracy rows from %d inference CSVs", len(runs), len(frames))
+    return runs
 
-    training = _sort_frame(read_training_metrics([Path(path) for path in training_metrics]),
-                           ("dataset", "model", "method", "training_faults", "training_fault_rate",
-                            "map_index", "training_seed"))
-    costs = read_cost_table(Path(cost_table))
-    return ReportInputs(runs=runs, training=training, costs=costs)
+
+def read_histories(paths: Sequence[Path]) -> pd.DataFrame:
+    """Read and concatenate per-step training histories."""
+    frames = []
+    for path in paths:
+        _require_file(path, "training history")
+        try:
+            frame = pd.read_csv(path)
+        except pd.errors.EmptyDataError as error:
+            raise FaultregError(f"Training history {path} is empty; train the run again") from error
+        except (pd.errors.ParserError, UnicodeDecodeError) as error:
+            raise FaultregError(f"Training history {path} is not valid CSV: {error}") from error
+        _require_columns(frame.columns, HISTORY_COLUMNS, f"Training history {path}", "columns")
+        frames.append(frame[list(HISTORY_COLUMNS)])
+    if not frames:
+        return pd.DataFrame(columns=list(HISTORY_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
 
 
 def read_inference_csv(path: Path) -> pd.DataFrame:
@@ -255,7 +319,10 @@ def read_inference_csv(path: Path) -> pd.DataFrame:
         values = _to_number(frame[name], path, name)
         _reject_rows(path, name, (values < 0) | (values > 1), "is outside [0, 1]")
         frame[name] = values
+    for name in NULLABLE_NUMBER_COLUMNS:
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
     frame["diverged"] = _to_bool(frame["diverged"], path, "diverged")
+    frame["wear"] = _to_bool(frame["wear"], path, "wear")
     _check_settings(frame, path)
     return frame
 
@@ -278,8 +345,10 @@ def read_training_metrics(paths: Sequence[Path]) -> pd.DataFrame:
     frame["map_index"] = frame["map_index"].astype("Int64")
     frame["diverged_step"] = frame["diverged_step"].astype("Int64")
     frame["diverged"] = frame["diverged"].astype(bool)
+    frame["wear"] = frame["wear"].fillna(False).astype(bool)
     for name in ("training_fault_rate", "final_loss", "max_abs_weight", "wall_time_s", *OPTIONAL_TRAINING_KEYS):
-        frame[name] = frame[name].astype(float)
+        if name != "wear":
+            frame[name] = frame[name].astype(float)
     return frame
 
 
@@ -449,7 +518,8 @@ def summarize_divergence(training: pd.DataFrame) -> pd.DataFrame:
 
     A run is saturated when some master weights outgrew the range R that the cells can store.
     """
-    keys = ["dataset", "model", "method", "training_faults", "training_fault_rate"]
+    keys = ["dataset", "model", "method", "training_faults", "training_fault_rate", "training_sa1_share", "wear"]
+    training = training.assign(training_sa1_share=training["training_sa1_share"].fillna(-1.0))
     if training.empty:
         return pd.DataFrame(columns=keys + ["runs", "diverged_runs", "saturated_runs", "max_abs_weight"])
     flagged = training.assign(saturated=training["saturated_weight_fraction"].fillna(0.0) > 0.0)
@@ -460,6 +530,7 @@ def summarize_divergence(training: pd.DataFrame) -> pd.DataFrame:
         max_abs_weight=("max_abs_weight", "max"),
     )
     counts = counts.reset_index()
+    counts["training_sa1_share"] = counts["training_sa1_share"].where(counts["training_sa1_share"] >= 0)
     counts["diverged_runs"] = counts["diverged_runs"].astype(int)
     counts["saturated_runs"] = counts["saturated_runs"].astype(int)
     return _order_summary(counts, "training_faults", list(SETTINGS))
@@ -517,6 +588,8 @@ def format_divergence_markdown(divergence: pd.DataFrame) -> str:
         "Method": divergence["method"],
         "Faults during training": divergence["training_faults"],
         "Training fault rate (%)": divergence["training_fault_rate"].map(_rate_percent),
+        "SA1 share": divergence["training_sa1_share"].map(lambda value: "" if pd.isna(value) else f"{value:g}"),
+        "Wear": divergence["wear"].map({True: "yes", False: "no"}),
         "Runs": divergence["runs"],
         "Diverged runs": divergence["diverged_runs"],
         "Saturated runs": divergence["saturated_runs"],
@@ -647,25 +720,49 @@ def render_figure(figure: Figure, fmt: str, dpi: int) -> bytes:
 # --- Summary ------------------------------------------------------------------------------
 
 
-def write_summary_text(
-    inputs: ReportInputs,
-    summary: pd.DataFrame,
-    settings: ReportSettings,
+def write_summary(
     tables_dir: Path,
     figure_paths: Sequence[Path],
+    cost_table: Path,
+    claims_csv: Path,
     summary_path: Path,
+    settings: Mapping[str, Any],
 ) -> str:
-    """Compose the Markdown summary: headline accuracies, divergence, cost and links."""
+    """Write the Markdown summary: headline accuracies, divergence, claims, cost and links."""
+    report_settings = ReportSettings.from_mapping(settings)
+    summary = _read_table(Path(tables_dir) / "accuracy_summary.csv")
+    training = _read_table(Path(tables_dir) / "training_runs.csv")
+    claims = _read_table(Path(claims_csv))
+    costs = read_cost_table(Path(cost_table))
+
     lines = ["# faultreg results", ""]
-    level = f"{100 * settings.confidence_level:g} %"
+    level = f"{100 * report_settings.confidence_level:g} %"
     for (dataset, model), subset in summary.groupby(["dataset", "model"], sort=True):
-        lines += _headline_section(dataset, model, subset, settings.headline_rate, level)
-        training = inputs.training
-        training = training[(training["dataset"] == dataset) & (training["model"] == model)]
-        lines += [_divergence_line(training), ""]
-    lines += _cost_lines(inputs.costs)
-    lines += _link_lines(tables_dir, figure_paths, summary_path)
-    return "\n".join(lines) + "\n"
+        lines += _headline_section(dataset, model, subset, report_settings.headline_rate, level)
+        runs = training[(training["dataset"] == dataset) & (training["model"] == model)]
+        lines += [_divergence_line(runs), ""]
+    lines += _claims_lines(claims, Path(claims_csv), Path(summary_path))
+    lines += _cost_lines(costs)
+    lines += _link_lines(Path(tables_dir), list(figure_paths), Path(summary_path))
+    text = "\n".join(lines) + "\n"
+    write_outputs({Path(summary_path): _text_bytes(text)})
+    return text
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    _require_file(path, "table")
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise FaultregError(f"{path} is not a readable CSV table ({error}); rerun the step that writes it") from error
+
+
+def _claims_lines(claims: pd.DataFrame, claims_csv: Path, summary_path: Path) -> list[str]:
+    markdown = Path(os.path.relpath(claims_csv.with_suffix(".md"), summary_path.parent)).as_posix()
+    lines = ["## Claims", "", f"Verdicts of the claims table ([claims.md]({markdown})):", ""]
+    for row in claims.itertuples(index=False):
+        lines.append(f"- {row.claim}: **{row.verdict}**. {row.measured}.")
+    return lines + [""]
 
 
 def _headline_section(
@@ -747,12 +844,12 @@ def _link_lines(tables_dir: Path, figure_paths: Sequence[Path], summary_path: Pa
     def link(path: Path) -> str:
         return Path(os.path.relpath(path, base)).as_posix()
 
-    names = ["accuracy_summary.md", "accuracy_summary.csv", "accuracy_runs.csv", "divergence.md",
-             "divergence.csv", "training_runs.csv"]
+    names = ["claims.md", "claims.csv", "accuracy_summary.md", "accuracy_summary.csv", "accuracy_runs.csv",
+             "divergence.md", "divergence.csv", "training_runs.csv", "training_history.csv"]
     lines = ["## Files", ""]
     lines += [f"- [{name}]({link(tables_dir / name)})" for name in names]
     lines += [f"- [{path.name}]({link(path)})" for path in figure_paths]
     png = [path for path in figure_paths if path.suffix == ".png"]
     if png:
-        lines += ["", f"![Test accuracy against fault rate]({link(png[0])})"]
+        lines += [""] + [f"![{path.stem.replace('_', ' ')}]({link(path)})" for path in png]
     return lines

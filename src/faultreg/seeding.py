@@ -21,6 +21,8 @@ STREAMS: dict[str, int] = {
     "dropout": 6,
     "test_subsample": 7,
     "endurance": 8,
+    "dropconnect": 9,
+    "fault_injection": 10,
 }
 
 

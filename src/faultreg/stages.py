@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import torch
+from tqdm import tqdm
 
 from faultreg.chip import CrossbarChip, StorageSettings, storage_for_method
 from faultreg.datasets import Dataset, load_dataset
@@ -25,7 +26,9 @@ from faultreg.faults import FaultMap, FaultMapSpec, generate_fault_map, load_fau
 from faultreg.inference import evaluate
 from faultreg.io import atomic_path, write_text_atomic
 from faultreg.models import build_model, crossbar_layers, initialize_weights, layer_geometries, set_dropout_generator
+from faultreg.regularizers import DropConnect, FaultInjection
 from faultreg.seeding import torch_generator
+from faultreg.studies import study_maps
 from faultreg.training import train_on_chip
 
 logger = logging.getLogger(__name__)
@@ -50,14 +53,29 @@ def _configure_threads(training: dict[str, Any]) -> None:
     torch.set_num_threads(int(training["threads"]))
 
 
-def make_fault_map(config: dict[str, Any], fault_rate: float, map_index: int, output: Path) -> dict[str, Any]:
-    """Draw fault map ``map_index`` at ``fault_rate`` for the configured model and save it."""
+def fault_map_spec(
+    config: dict[str, Any],
+    fault_rate: float,
+    map_index: int,
+    sa1_share: float | None = None,
+    slice_positions: tuple[int, ...] | None = None,
+    target_layers: tuple[str, ...] | None = None,
+) -> FaultMapSpec:
+    """Return the spec of map ``map_index`` at ``fault_rate``, with optional study overrides.
+
+    ``sa1_share``, ``slice_positions`` and ``target_layers`` replace the ``faults`` section's
+    values when given.
+    """
     model = build_model(config["model"])
     crossbar = config["crossbar"]
     faults = config["faults"]
-    spec = FaultMapSpec(
+    if slice_positions is None and faults["slice_positions"] is not None:
+        slice_positions = tuple(faults["slice_positions"])
+    if target_layers is None and faults["layers"] is not None:
+        target_layers = tuple(faults["layers"])
+    return FaultMapSpec(
         fault_rate=float(fault_rate),
-        sa1_share=float(faults["sa1_share"]),
+        sa1_share=float(faults["sa1_share"] if sa1_share is None else sa1_share),
         map_index=int(map_index),
         root_seed=int(config["seed"]),
         weight_bits=int(crossbar["weight_bits"]),
@@ -68,10 +86,38 @@ def make_fault_map(config: dict[str, Any], fault_rate: float, map_index: int, ou
         crossbar_columns=int(crossbar["columns"]),
         pattern=str(faults["pattern"]),
         cluster_size=int(faults["cluster_size"]),
-        slice_positions=None if faults["slice_positions"] is None else tuple(faults["slice_positions"]),
-        target_layers=None if faults["layers"] is None else tuple(faults["layers"]),
+        slice_positions=slice_positions,
+        target_layers=target_layers,
     )
-    return save_fault_map(generate_fault_map(spec), output)
+
+
+def make_fault_map(config: dict[str, Any], fault_rate: float, map_index: int, output: Path) -> dict[str, Any]:
+    """Draw fault map ``map_index`` at ``fault_rate`` for the configured model and save it."""
+    return save_fault_map(generate_fault_map(fault_map_spec(config, fault_rate, map_index)), output)
+
+
+def make_study_maps(config: dict[str, Any], study: str, folder: Path) -> list[Path]:
+    """Draw every fault map of ``study`` (stuck_type or sensitivity) into ``folder``.
+
+    File names come from :mod:`faultreg.studies`, relative to ``folder`` (the model's map
+    folder). Returns the paths written.
+    """
+    written = []
+    planned = study_maps(config, study)
+    for entry in tqdm(planned, desc=f"{study} maps", unit="map", mininterval=5.0, leave=False):
+        spec = fault_map_spec(
+            config,
+            entry.fault_rate,
+            entry.map_index,
+            sa1_share=entry.sa1_share,
+            slice_positions=entry.slice_positions,
+            target_layers=entry.target_layers,
+        )
+        path = Path(folder) / entry.relative_path
+        save_fault_map(generate_fault_map(spec), path)
+        written.append(path)
+    logger.info("wrote %d %s maps under %s", len(written), study, folder)
+    return written
 
 
 def _method_settings(config: dict[str, Any], method_name: str) -> dict[str, Any]:
@@ -91,14 +137,19 @@ def _tensors(dataset: Dataset, device: torch.device) -> tuple[torch.Tensor, torc
 
 
 def _prepare_training(
-    config: dict[str, Any], method: dict[str, Any], training_seed: int, fault_map: FaultMap | None
+    config: dict[str, Any],
+    method: dict[str, Any],
+    training_seed: int,
+    fault_map: FaultMap | None,
+    dataset: Dataset | None = None,
 ) -> tuple[Dataset, tuple[torch.Tensor, ...], CrossbarChip]:
-    """Load the data and build the seeded model on its chip, as every training run starts."""
+    """Load the data (unless given) and build the seeded model on its chip, as every training run starts."""
     _configure_threads(config["training"])
     device = resolve_device(config["training"]["device"])
     root_seed = int(config["seed"])
 
-    dataset = load_dataset(config["dataset"], root_seed)
+    if dataset is None:
+        dataset = load_dataset(config["dataset"], root_seed)
     tensors = _tensors(dataset, device)
 
     model = build_model(config["model"], dropout=float(method["dropout"]))
@@ -108,6 +159,15 @@ def _prepare_training(
 
     storage = storage_for_method(config["crossbar"], method)
     chip = CrossbarChip(model, storage, fault_map, mask_stuck_gradients=method["gradient"] == "mask_stuck")
+    if method["dropconnect"] > 0:
+        chip.dropconnect = DropConnect(float(method["dropconnect"]), torch_generator(root_seed, "dropconnect", training_seed, device=device))
+    if method["fault_injection_rate"] > 0:
+        chip.fault_injection = FaultInjection(
+            float(method["fault_injection_rate"]),
+            float(method["fault_injection_sa1_share"]),
+            storage.cell_format,
+            torch_generator(root_seed, "fault_injection", training_seed, device=device),
+        )
     return dataset, tensors, chip
 
 
@@ -189,6 +249,40 @@ def solve_mean_lifetime(writes: torch.Tensor, coefficient_of_variation: float, t
     return math.exp((low + high) / 2)
 
 
+def train_runs(
+    config: dict[str, Any],
+    method_name: str,
+    training_seeds: list[int],
+    fault_map_paths: list[Path | None],
+    run_dirs: list[Path],
+    wear: bool = False,
+) -> list[dict[str, Any]]:
+    """Train ``method_name`` once per (chip, seed) and write each run to ``run_dir/seed{s}/``.
+
+    ``fault_map_paths`` and ``run_dirs`` pair up: the runs on chip ``fault_map_paths[i]`` (None
+    trains fault-free) go to ``run_dirs[i]``. ``wear`` turns write endurance on for these runs
+    even when ``endurance.enabled`` is false. The data set is read once for all runs. Returns the
+    metrics of every run.
+    """
+    if len(fault_map_paths) != len(run_dirs):
+        raise ConfigError(f"got {len(fault_map_paths)} fault maps but {len(run_dirs)} run folders; give one folder per map")
+    if not training_seeds:
+        raise ConfigError("no training seed given; pass at least one --seed")
+    dataset = load_dataset(config["dataset"], int(config["seed"]))
+    results = []
+    for fault_map_path, run_dir in zip(fault_map_paths, run_dirs):
+        for seed in training_seeds:
+            folder = Path(run_dir) / f"seed{seed}"
+            results.append(
+                train_model(
+                    config, method_name, seed, fault_map_path,
+                    folder / "model.pt", folder / "metrics.json", folder / "history.csv",
+                    wear=wear, dataset=dataset,
+                )
+            )
+    return results
+
+
 def train_model(
     config: dict[str, Any],
     method_name: str,
@@ -197,36 +291,42 @@ def train_model(
     checkpoint_path: Path,
     metrics_path: Path,
     history_path: Path,
+    wear: bool = False,
+    dataset: Dataset | None = None,
 ) -> dict[str, Any]:
     """Train one method, fault-free or on the chip in ``fault_map_path``, and save the results.
 
     Writes the checkpoint (.pt), the run's metrics (.json) and its per-step history (.csv).
-    Returns the metrics.
+    ``wear`` turns write endurance on even when ``endurance.enabled`` is false. Returns the
+    metrics.
     """
     method = _method_settings(config, method_name)
     root_seed = int(config["seed"])
     fault_map = load_fault_map(fault_map_path) if fault_map_path is not None else None
-    dataset, tensors, chip = _prepare_training(config, method, training_seed, fault_map)
+    dataset, tensors, chip = _prepare_training(config, method, training_seed, fault_map, dataset)
     train_images, train_labels, test_images, test_labels = tensors
     model, storage, device = chip.model, chip.storage, train_images.device
+    wear = wear or bool(config["endurance"]["enabled"])
 
     if fault_map is None:
-        condition = "fault-free"
-        training_faults, training_fault_rate, map_index = "none", 0.0, None
+        description = "fault-free"
+        training_faults, training_fault_rate, training_sa1_share, map_index = "none", 0.0, None, None
     else:
-        condition = f"rate {fault_map.spec.fault_rate:g}, chip {fault_map.spec.map_index}"
-        training_faults, training_fault_rate, map_index = "same_chip", fault_map.spec.fault_rate, fault_map.spec.map_index
+        spec = fault_map.spec
+        description = f"rate {spec.fault_rate:g}, SA1 share {spec.sa1_share:g}, chip {spec.map_index}"
+        training_faults, training_fault_rate, training_sa1_share, map_index = "same_chip", spec.fault_rate, spec.sa1_share, spec.map_index
 
-    wear = None
-    if config["endurance"]["enabled"]:
+    tracker = None
+    if wear:
         chip_key = 0 if map_index is None else map_index + 1
-        wear = WearTracker(
+        tracker = WearTracker(
             chip,
             EnduranceSettings.from_config(config["endurance"]),
             torch_generator(root_seed, "endurance", training_seed, chip_key),
         )
+        description += ", with wear"
 
-    description = f"{method_name} ({condition}, seed {training_seed})"
+    description = f"{method_name} ({description}, seed {training_seed})"
     logger.info("training %s %s on %s with %d images on %s", config["model"]["architecture"], description, dataset.name, len(train_labels), device)
     outcome = train_on_chip(
         chip, train_images, train_labels, test_images, test_labels,
@@ -234,7 +334,7 @@ def train_model(
         protocol=config["training"],
         batch_generator=torch_generator(root_seed, "batch_order", training_seed),
         description=description,
-        wear=wear,
+        wear=tracker,
     )
     faulty_cells, cells = chip.faulty_cell_counts()
     saturated = saturated_weight_fraction(chip)
@@ -245,8 +345,10 @@ def train_model(
         "method": method_name,
         "training_faults": training_faults,
         "training_fault_rate": training_fault_rate,
+        "training_sa1_share": training_sa1_share,
         "map_index": map_index,
         "map_hash": chip.fault_map_hash,
+        "wear": wear,
         "training_seed": int(training_seed),
         "diverged": outcome.diverged,
         "diverged_step": outcome.diverged_step,
@@ -258,8 +360,8 @@ def train_model(
         "wall_time_s": round(outcome.wall_time_s, 3),
         "final_faulty_cell_fraction": faulty_cells / cells,
         "saturated_weight_fraction": saturated,
-        "worn_cells": wear.worn_cells if wear is not None else 0,
-        "slice_writes": wear.total_writes() if wear is not None else None,
+        "worn_cells": tracker.worn_cells if tracker is not None else 0,
+        "slice_writes": tracker.total_writes() if tracker is not None else None,
         "device": str(device),
         "storage": storage.to_dict(),
     }
@@ -269,13 +371,13 @@ def train_model(
         "model_settings": config["model"],
         "method_settings": method,
         "metadata": metrics,
-        "worn_cell_states": worn_cell_states(chip, fault_map) if wear is not None else {},
+        "worn_cell_states": worn_cell_states(chip, fault_map) if tracker is not None else {},
     }
 
     history_columns = ["step", "epoch", "loss", "max_abs_weight", "max_abs_stored_weight", "faulty_cell_fraction"]
     history = pd.DataFrame(outcome.history, columns=history_columns)
     epochs = pd.DataFrame(outcome.epochs, columns=["epoch", "test_accuracy", "loss"])
-    for key in ("dataset", "model", "method", "training_faults", "training_fault_rate", "map_index", "training_seed"):
+    for key in HISTORY_KEYS:
         history.insert(len(history.columns), key, metrics[key])
 
     with atomic_path(checkpoint_path) as temporary:
@@ -285,6 +387,13 @@ def train_model(
     metrics["epochs"] = epochs.to_dict(orient="records")
     write_text_atomic(metrics_path, json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+# Run keys repeated on every history row, so concatenated histories stay tidy.
+HISTORY_KEYS = (
+    "dataset", "model", "method", "training_faults", "training_fault_rate",
+    "training_sa1_share", "map_index", "wear", "training_seed",
+)
 
 
 def saturated_weight_fraction(chip: CrossbarChip) -> float | None:
@@ -336,9 +445,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 INFERENCE_COLUMNS = [
-    "dataset", "model", "method", "training_faults", "training_fault_rate", "training_seed",
-    "fault_rate", "sa1_share", "map_index", "map_hash", "accuracy", "nonfinite_fraction",
-    "diverged", "n_test", "weight_bits", "bits_per_cell", "encoding", "range_mode",
+    "dataset", "model", "method", "training_faults", "training_fault_rate", "training_sa1_share",
+    "training_map_index", "wear", "training_seed", "fault_rate", "sa1_share", "fault_slices",
+    "fault_layers", "map_index", "map_hash", "accuracy", "nonfinite_fraction", "diverged", "n_test",
+    "weight_bits", "bits_per_cell", "encoding", "range_mode", "clip_value",
 ]
 
 
@@ -352,62 +462,90 @@ def _restore_wear(chip: CrossbarChip, worn: dict[str, dict[str, torch.Tensor]]) 
         chip.set_layer_states(name, states)
 
 
-def inject_faults(config: dict[str, Any], checkpoint_path: Path, fault_map_paths: list[Path], output: Path) -> pd.DataFrame:
-    """Evaluate one trained model on every given fault map and write the tidy rows to ``output``."""
+def _restriction_label(values: tuple[Any, ...] | None) -> str:
+    """Return 'all' for an unrestricted map, else the targeted slice positions or layers joined by '+'."""
+    return "all" if values is None else "+".join(str(value) for value in values)
+
+
+def inject_faults(config: dict[str, Any], checkpoint_paths: list[Path], fault_map_paths: list[Path], output: Path) -> pd.DataFrame:
+    """Evaluate trained models on fault maps and write one tidy row per (model, map) to ``output``.
+
+    A model trained fault-free is evaluated on every given map. A model trained on a faulty chip
+    is evaluated only on the given map of that chip (same SHA-256), with the cells it wore out in
+    training restored; that map must be among the given ones. Each map file is read once.
+    """
     if not fault_map_paths:
         raise ConfigError("no fault maps given; pass at least one --fault-map")
+    if not checkpoint_paths:
+        raise ConfigError("no checkpoint given; pass at least one --checkpoint")
     _configure_threads(config["training"])
     device = resolve_device(config["training"]["device"])
 
-    checkpoint = load_checkpoint(checkpoint_path)
-    metadata = checkpoint["metadata"]
-    model = build_model(checkpoint["model_settings"], dropout=float(checkpoint["method_settings"]["dropout"]))
-    model.load_state_dict(checkpoint["state_dict"])
-    model.to(device)
-    storage = StorageSettings.from_dict(metadata["storage"])
-
     dataset = load_dataset(config["dataset"], int(config["seed"]))
-    if dataset.name != metadata["dataset"]:
-        raise ConfigError(f"checkpoint {checkpoint_path} was trained on {metadata['dataset']} but the config selects {dataset.name}")
     test_images = torch.from_numpy(dataset.test_images).to(device)
     test_labels = torch.from_numpy(dataset.test_labels).to(device)
+    fault_maps = {Path(path): load_fault_map(path) for path in fault_map_paths}
+    paths_by_hash = {fault_map.sha256(): path for path, fault_map in fault_maps.items()}
 
     rows = []
-    chip = CrossbarChip(model, storage)
-    for path in fault_map_paths:
-        fault_map = load_fault_map(path)
-        if metadata["map_hash"] is not None and fault_map.sha256() != metadata["map_hash"]:
+    for checkpoint_path in tqdm(checkpoint_paths, desc="models", unit="model", mininterval=5.0, leave=False):
+        checkpoint = load_checkpoint(checkpoint_path)
+        metadata = checkpoint["metadata"]
+        if dataset.name != metadata["dataset"]:
+            raise ConfigError(f"checkpoint {checkpoint_path} was trained on {metadata['dataset']} but the config selects {dataset.name}")
+        model = build_model(checkpoint["model_settings"], dropout=float(checkpoint["method_settings"]["dropout"]))
+        model.load_state_dict(checkpoint["state_dict"])
+        model.to(device)
+        storage = StorageSettings.from_dict(metadata["storage"])
+        chip = CrossbarChip(model, storage)
+
+        if metadata["map_hash"] is None:
+            targets = list(fault_maps)
+        elif metadata["map_hash"] in paths_by_hash:
+            targets = [paths_by_hash[metadata["map_hash"]]]
+        else:
             raise ConfigError(
                 f"model {checkpoint_path} was trained on the chip with hash {metadata['map_hash'][:12]}, "
-                f"but {path} is a different chip; evaluate it on the map it was trained on"
+                "which is none of the given maps; pass the map it was trained on"
             )
-        chip.install_fault_map(fault_map)
-        if metadata["map_hash"] is not None:
-            _restore_wear(chip, checkpoint.get("worn_cell_states", {}))
-        accuracy, nonfinite = evaluate(chip, test_images, test_labels, config["evaluation"]["batch_size"])
-        rows.append(
-            {
-                "dataset": metadata["dataset"],
-                "model": metadata["model"],
-                "method": metadata["method"],
-                "training_faults": metadata["training_faults"],
-                "training_fault_rate": metadata["training_fault_rate"],
-                "training_seed": metadata["training_seed"],
-                "fault_rate": fault_map.spec.fault_rate,
-                "sa1_share": fault_map.spec.sa1_share,
-                "map_index": fault_map.spec.map_index,
-                "map_hash": chip.fault_map_hash,
-                "accuracy": accuracy,
-                "nonfinite_fraction": nonfinite,
-                "diverged": bool(metadata["diverged"]),
-                "n_test": int(test_labels.shape[0]),
-                "weight_bits": storage.cell_format.weight_bits,
-                "bits_per_cell": storage.cell_format.bits_per_cell,
-                "encoding": storage.cell_format.encoding,
-                "range_mode": storage.range_mode,
-            }
-        )
-        logger.info("%s on map %s: accuracy %.4f", metadata["method"], path, accuracy)
+
+        for path in targets:
+            fault_map = fault_maps[path]
+            chip.install_fault_map(fault_map)
+            if metadata["map_hash"] is not None:
+                _restore_wear(chip, checkpoint.get("worn_cell_states", {}))
+            accuracy, nonfinite = evaluate(chip, test_images, test_labels, config["evaluation"]["batch_size"])
+            spec = fault_map.spec
+            rows.append(
+                {
+                    "dataset": metadata["dataset"],
+                    "model": metadata["model"],
+                    "method": metadata["method"],
+                    "training_faults": metadata["training_faults"],
+                    "training_fault_rate": metadata["training_fault_rate"],
+                    "training_sa1_share": metadata.get("training_sa1_share"),
+                    "training_map_index": metadata["map_index"],
+                    "wear": bool(metadata.get("wear", False)),
+                    "training_seed": metadata["training_seed"],
+                    "fault_rate": spec.fault_rate,
+                    "sa1_share": spec.sa1_share,
+                    "fault_slices": _restriction_label(spec.slice_positions),
+                    "fault_layers": _restriction_label(spec.target_layers),
+                    "map_index": spec.map_index,
+                    "map_hash": chip.fault_map_hash,
+                    "accuracy": accuracy,
+                    "nonfinite_fraction": nonfinite,
+                    "diverged": bool(metadata["diverged"]),
+                    "n_test": int(test_labels.shape[0]),
+                    "weight_bits": storage.cell_format.weight_bits,
+                    "bits_per_cell": storage.cell_format.bits_per_cell,
+                    "encoding": storage.cell_format.encoding,
+                    "range_mode": storage.range_mode,
+                    "clip_value": checkpoint["method_settings"].get("clip_value"),
+                }
+            )
+            logger.debug("%s on map %s: accuracy %.4f", metadata["method"], path, accuracy)
+        logger.info("evaluated %s on %d maps", checkpoint_path, len(targets))
 
     table = pd.DataFrame(rows, columns=INFERENCE_COLUMNS)
     with atomic_path(output) as temporary:

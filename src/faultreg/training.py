@@ -2,7 +2,8 @@
 
 Each step runs the forward pass on the chip's stored (possibly faulty) weights, lets the
 gradient pass straight through to the master weights, takes an SGD step and then applies the
-method's weight clipping. A non-finite loss or master weight ends the run and marks it as
+method's weight clipping. Dropout acts inside the model; DropConnect and fault injection act
+on the weights the chip reads (:mod:`faultreg.regularizers`). A non-finite loss or master weight ends the run and marks it as
 diverged: divergence is a result to report, not an error.
 """
 
@@ -63,6 +64,38 @@ def clip_weights(chip: CrossbarChip, clip_value: float) -> None:
             module.weight.clamp_(-clip_value, clip_value)
 
 
+class MomentumSGD:
+    """Stochastic gradient descent with heavy-ball momentum and L2 weight decay.
+
+    The update is the one of ``torch.optim.SGD`` without dampening or Nesterov momentum:
+    ``g = grad + weight_decay * w``, ``v = momentum * v + g``, ``w = w - learning_rate * v``,
+    with ``v`` starting at zero. It is written out because the torch optimizer imports its
+    compiler stack on first use, which adds more than a second to every short training job.
+    """
+
+    def __init__(self, parameters: list[torch.nn.Parameter], learning_rate: float, momentum: float, weight_decay: float = 0.0) -> None:
+        self.parameters = list(parameters)
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.velocities = [torch.zeros_like(parameter) for parameter in self.parameters]
+
+    def zero_grad(self) -> None:
+        for parameter in self.parameters:
+            parameter.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for parameter, velocity in zip(self.parameters, self.velocities):
+            if parameter.grad is None:
+                continue
+            gradient = parameter.grad
+            if self.weight_decay:
+                gradient = gradient.add(parameter, alpha=self.weight_decay)
+            velocity.mul_(self.momentum).add_(gradient)
+            parameter.sub_(velocity, alpha=self.learning_rate)
+
+
 def train_on_chip(
     chip: CrossbarChip,
     train_images: torch.Tensor,
@@ -86,9 +119,9 @@ def train_on_chip(
     outcome = TrainingOutcome()
     started = time.perf_counter()
     clip_value = method.get("clip_value")
-    optimizer = torch.optim.SGD(
-        chip.model.parameters(),
-        lr=protocol["learning_rate"],
+    optimizer = MomentumSGD(
+        list(chip.model.parameters()),
+        learning_rate=protocol["learning_rate"],
         momentum=protocol["momentum"],
         weight_decay=method.get("weight_decay", 0.0),
     )
@@ -114,7 +147,7 @@ def train_on_chip(
                 _mark_diverged(outcome, outcome.steps + 1, f"loss is {loss_value}")
                 break
 
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
             optimizer.step()
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import faultreg
 import faultreg.config
+import faultreg.studies
 from snakemake.logging import logger
 from snakemake.utils import validate
 
@@ -28,28 +29,47 @@ TRAINING_RATES = [float(rate) for rate in config["faults"]["training_rates"]]
 MAPS_PER_RATE = config["faults"]["maps_per_rate"]
 TRAINING_CHIPS = config["faults"]["training_chips"]
 TRAINING_SEEDS = config["training"]["seeds"]
-METHODS = config["run_methods"] or list(config["methods"])
-REGULARIZED_METHODS = [name for name in METHODS if name != "baseline"]
+MAIN_SA1_SHARE = float(config["faults"]["sa1_share"])
+STUDIES = config["studies"]
+SWEEP_METHODS = list(faultreg.config.clip_sweep_methods(config))
+METHODS = config["run_methods"] or [name for name in config["methods"] if name not in SWEEP_METHODS]
+if STUDIES["clip_sweep"]["base_method"] not in METHODS:
+    SWEEP_METHODS = []
+STUCK_TYPE_ENABLED = STUDIES["stuck_type"]["enabled"]
+STUCK_TYPE_TRAINING = (
+    faultreg.config.study_methods(config, STUDIES["stuck_type"]["training_methods"])
+    if STUCK_TYPE_ENABLED and STUDIES["stuck_type"]["training_rate"] is not None
+    else []
+)
+ENDURANCE_METHODS = (
+    faultreg.config.study_methods(config, STUDIES["endurance"]["methods"]) if STUDIES["endurance"]["enabled"] else []
+)
 
+FAULT_MAP_DIR = "results/faultmaps/{model}"
 FAULT_MAP = "results/faultmaps/{model}/rate{rate}_map{map}.npz"
-CHECKPOINT = "results/training/{dataset}/{model}/{method}/{condition}/seed{seed}/model.pt"
-METRICS = "results/training/{dataset}/{model}/{method}/{condition}/seed{seed}/metrics.json"
-HISTORY = "results/training/{dataset}/{model}/{method}/{condition}/seed{seed}/history.csv"
-INFERENCE = "results/inference/{dataset}/{model}/{method}/{condition}/seed{seed}.csv"
+RUN_DIR = "results/training/{dataset}/{model}/{method}/{condition}"
+CHECKPOINT = RUN_DIR + "/seed{seed}/model.pt"
+METRICS = RUN_DIR + "/seed{seed}/metrics.json"
+HISTORY = RUN_DIR + "/seed{seed}/history.csv"
+INFERENCE = "results/inference/{dataset}/{model}/{method}.csv"
 COST_CSV = "results/tables/cost_overheads.csv"
 COST_MARKDOWN = "results/tables/cost_overheads.md"
-FIGURE_NAMES = ["accuracy_vs_fault_rate"]
+TABLES = "results/tables"
+FIGURE_NAMES = faultreg.studies.figure_names(config)
 FIGURE_FORMATS = config["report"]["formats"]
 
 
 wildcard_constraints:
     dataset=r"[a-z_]+",
     model=r"[a-z0-9]+",
-    method=r"[a-z][a-z0-9_]*",
+    method=r"[a-z][a-z0-9_.]*",
     rate=r"[0-9.e-]+",
     map=r"\d+",
     seed=r"\d+",
-    condition=r"fault_free|rate[0-9.e-]+_chip\d+",
+    chipset=r"(sa1_[0-9.e-]+_)?rate[0-9.e-]+",
+    condition=r"fault_free|wear|(sa1_[0-9.e-]+_)?rate[0-9.e-]+_chip\d+",
+    study=r"stuck_type|sensitivity",
+    name=r"[a-z_]+",
 
 
 def rate_label(rate):
@@ -57,19 +77,22 @@ def rate_label(rate):
     return format(float(rate), "g")
 
 
-def config_json(*sections, methods=None):
+def config_json(*sections, methods=None, studies=None):
     """Return the named config sections as canonical JSON for a rule's params.
 
     Passing only the sections a stage reads means that editing any other section leaves the
     rule's params, and so its outputs, untouched. ``methods`` restricts the methods section to
-    the named entries. training.threads is left out because the rules pass it as their thread
-    count, so changing it does not rerun anything.
+    the named entries and ``studies`` the studies section to the named studies. training.threads
+    is left out because the rules pass it as their thread count, so changing it does not rerun
+    anything.
     """
     subset = {section: config[section] for section in sections}
     if "training" in subset:
         subset["training"] = {key: value for key, value in subset["training"].items() if key != "threads"}
     if methods is not None:
         subset["methods"] = {name: config["methods"][name] for name in methods}
+    if studies is not None:
+        subset["studies"] = {name: config["studies"][name] for name in studies}
     return json.dumps(subset, sort_keys=True, separators=(",", ":"))
 
 
@@ -86,73 +109,120 @@ def all_fault_maps():
     return [fault_map_path(rate, index) for rate in FAULT_RATES for index in range(maps_at(rate))]
 
 
-def training_conditions():
-    """Return every training condition: fault-free, then each (rate, chip)."""
-    conditions = ["fault_free"]
-    for rate in TRAINING_RATES:
-        conditions += [f"rate{rate_label(rate)}_chip{chip}" for chip in range(TRAINING_CHIPS)]
-    return conditions
+def study_map_paths(study):
+    """Return the map files of a study (stuck_type or sensitivity), named by faultreg.studies."""
+    folder = FAULT_MAP_DIR.format(model=MODEL)
+    return [f"{folder}/{entry.relative_path}" for entry in faultreg.studies.study_maps(config, study)]
 
 
-def run_paths(pattern):
+def chipset_name(rate, sa1_share=None):
+    """Return the name of the chips trained at ``rate`` (and an SA1 share other than the main one)."""
+    if sa1_share is None or float(sa1_share) == MAIN_SA1_SHARE:
+        return f"rate{rate_label(rate)}"
+    return f"sa1_{rate_label(sa1_share)}_rate{rate_label(rate)}"
+
+
+def parse_chipset(chipset):
+    """Return (SA1 share, rate) of a chipset name; the share is the main one without a prefix."""
+    share = MAIN_SA1_SHARE
+    if chipset.startswith("sa1_"):
+        share_part, chipset = chipset[len("sa1_"):].split("_", 1)
+        share = float(share_part)
+    return share, float(chipset[len("rate"):])
+
+
+def chipset_maps(chipset):
+    """Return the map files of the training chips of ``chipset``."""
+    share, rate = parse_chipset(chipset)
+    folder = FAULT_MAP_DIR.format(model=MODEL)
+    return [f"{folder}/{faultreg.studies.stuck_type_map_path(config, share, rate, chip)}" for chip in range(TRAINING_CHIPS)]
+
+
+def chipsets(method):
+    """Return every chipset ``method`` trains on: each training rate, plus the stuck-type shares."""
+    names = [chipset_name(rate) for rate in TRAINING_RATES]
+    if method in STUCK_TYPE_TRAINING:
+        rate = STUDIES["stuck_type"]["training_rate"]
+        names += [chipset_name(rate, share) for share in STUDIES["stuck_type"]["sa1_shares"] if float(share) != MAIN_SA1_SHARE]
+    return names
+
+
+def conditions(method):
+    """Return the training conditions of ``method``: fault-free, then every chip it trains on."""
+    if method in SWEEP_METHODS:
+        return ["fault_free"]
+    return ["fault_free"] + [f"{chipset}_chip{chip}" for chipset in chipsets(method) for chip in range(TRAINING_CHIPS)]
+
+
+def run_files(pattern, method, condition_list=None):
     return expand(
         pattern,
         dataset=DATASET,
         model=MODEL,
-        method=METHODS,
-        condition=training_conditions(),
+        method=method,
+        condition=conditions(method) if condition_list is None else condition_list,
         seed=TRAINING_SEEDS,
     )
 
 
+def all_methods():
+    return METHODS + SWEEP_METHODS
+
+
 def all_checkpoints():
-    return run_paths(CHECKPOINT)
+    return [path for method in all_methods() for path in run_files(CHECKPOINT, method)]
 
 
 def all_metrics():
-    return run_paths(METRICS)
+    paths = [path for method in all_methods() for path in run_files(METRICS, method)]
+    return paths + [path for method in ENDURANCE_METHODS for path in run_files(METRICS, method, ["wear"])]
+
+
+def all_histories():
+    paths = [path for method in all_methods() for path in run_files(HISTORY, method)]
+    return paths + [path for method in ENDURANCE_METHODS for path in run_files(HISTORY, method, ["wear"])]
 
 
 def all_inference_tables():
-    return run_paths(INFERENCE)
+    return expand(INFERENCE, dataset=DATASET, model=MODEL, method=all_methods())
 
 
-def parse_condition(condition):
-    """Return (rate label, chip index) of a faulty condition, or None for fault_free."""
-    if condition == "fault_free":
-        return None
-    rate_part, chip_part = condition.split("_chip")
-    return rate_part[len("rate"):], int(chip_part)
+def seed_outputs(pattern, condition):
+    """Output files of one training job: every seed of one condition, other wildcards kept."""
+    return expand(pattern.replace("{condition}", condition), seed=TRAINING_SEEDS, allow_missing=True)
 
 
-def training_fault_map(wildcards):
-    """Input function: the chip a run trains on, or nothing for fault-free training."""
-    parsed = parse_condition(wildcards.condition)
-    if parsed is None:
-        return []
-    rate, chip = parsed
-    return [FAULT_MAP.format(model=wildcards.model, rate=rate, map=chip)]
+def chip_outputs(pattern):
+    """Output files of one on-chip training job: every chip of a chipset times every seed."""
+    return [
+        path
+        for chip in range(TRAINING_CHIPS)
+        for path in expand(pattern.replace("{condition}", "{chipset}_chip" + str(chip)), seed=TRAINING_SEEDS, allow_missing=True)
+    ]
 
 
-def evaluation_fault_maps(wildcards):
-    """Input function: every map for a fault-free model, its own chip for a chip-trained one."""
-    if parse_condition(wildcards.condition) is None:
-        return [
-            FAULT_MAP.format(model=wildcards.model, rate=rate_label(rate), map=index)
-            for rate in FAULT_RATES
-            for index in range(maps_at(rate))
-        ]
-    return training_fault_map(wildcards)
+def chip_run_dirs(wildcards):
+    """Params function: the run folder of each chip of a chipset, in the order of its maps."""
+    return " ".join(
+        RUN_DIR.format(dataset=wildcards.dataset, model=wildcards.model, method=wildcards.method, condition=f"{wildcards.chipset}_chip{chip}")
+        for chip in range(TRAINING_CHIPS)
+    )
 
 
-def training_fault_map_argument(wildcards, input):
-    """Params function: the --fault-map option of a training run, empty when fault-free."""
-    return f"--fault-map {input.fault_map}" if input.fault_map else ""
+def inference_inputs(wildcards):
+    """Input function: the checkpoints of one method and every map they are evaluated on.
 
-
-def evaluation_fault_map_arguments(wildcards, input):
-    """Params function: one --fault-map option per map a model is evaluated on."""
-    return " ".join(f"--fault-map {path}" for path in input.fault_maps)
+    Fault-free models meet the main maps and, unless the method belongs to the clip sweep, the
+    maps of the stuck-type and sensitivity studies; chip-trained models meet their own chip.
+    """
+    method = wildcards.method
+    checkpoints = run_files(CHECKPOINT, method)
+    maps = all_fault_maps()
+    if method not in SWEEP_METHODS:
+        maps += study_map_paths("stuck_type") + study_map_paths("sensitivity")
+        for chipset in chipsets(method):
+            maps += chipset_maps(chipset)
+    return {"checkpoints": checkpoints, "fault_maps": list(dict.fromkeys(maps))}
 
 
 # Config sections a training run reads; the method entry is added per rule.
@@ -179,13 +249,18 @@ def dataset_files(wildcards):
     return files
 
 
-def figure_files():
-    return expand("results/figures/{name}.{ext}", name=FIGURE_NAMES, ext=FIGURE_FORMATS)
+def figure_files(name):
+    return expand("results/figures/{name}.{ext}", name=name, ext=FIGURE_FORMATS)
+
+
+def all_figure_files():
+    return [path for name in FIGURE_NAMES for path in figure_files(name) + [f"results/figures/{name}.csv"]]
 
 
 def final_outputs():
-    return figure_files() + [
+    return all_figure_files() + [
         "results/summary.md",
+        "results/tables/claims.md",
         "results/tables/accuracy_summary.csv",
         COST_CSV,
     ]

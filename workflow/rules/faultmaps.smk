@@ -1,4 +1,5 @@
-# Stage 1: fabrication-time stuck-at fault maps, one file per (rate, chip).
+# Stage 1: fabrication-time stuck-at fault maps. The main maps are one file and one job per
+# (rate, chip); each study draws all its maps in one job.
 
 
 rule fault_map:
@@ -19,6 +20,48 @@ rule fault_map:
         " --output {output.fault_map} > {log} 2>&1"
 
 
+if study_map_paths("stuck_type"):
+
+    rule stuck_type_fault_maps:
+        output:
+            # Listed in full so a missing map reruns the job; names come from faultreg.studies.
+            study_map_paths("stuck_type"),
+        params:
+            settings=config_json("seed", "model", "crossbar", "faults", studies=["stuck_type"]),
+            folder=FAULT_MAP_DIR.format(model=MODEL),
+        conda:
+            "../envs/faultreg.yaml"
+        log:
+            f"logs/fault_map/{MODEL}/stuck_type.log",
+        benchmark:
+            f"benchmarks/fault_map/{MODEL}/stuck_type.tsv"
+        shell:
+            "faultreg study-maps --config-json {params.settings:q} --study stuck_type"
+            " --folder {params.folder} > {log} 2>&1"
+
+
+if study_map_paths("sensitivity"):
+
+    rule sensitivity_fault_maps:
+        output:
+            # Listed in full so a missing map reruns the job; names come from faultreg.studies.
+            study_map_paths("sensitivity"),
+        params:
+            settings=config_json("seed", "model", "crossbar", "faults", studies=["sensitivity"]),
+            folder=FAULT_MAP_DIR.format(model=MODEL),
+        conda:
+            "../envs/faultreg.yaml"
+        log:
+            f"logs/fault_map/{MODEL}/sensitivity.log",
+        benchmark:
+            f"benchmarks/fault_map/{MODEL}/sensitivity.tsv"
+        shell:
+            "faultreg study-maps --config-json {params.settings:q} --study sensitivity"
+            " --folder {params.folder} > {log} 2>&1"
+
+
 rule fault_maps:
     input:
         all_fault_maps(),
+        study_map_paths("stuck_type"),
+        study_map_paths("sensitivity"),

@@ -1,28 +1,27 @@
-# Stage 3: fault-injected inference. Fault-free models meet every fault map; a model trained
-# on a faulty chip is evaluated on that same chip.
+# Stage 3: fault-injected inference. One job per method: its fault-free models meet every map
+# (main rate sweep, stuck-type and sensitivity studies), and each chip-trained model meets the
+# chip it was trained on.
 
 
 rule inject:
     input:
-        checkpoint=CHECKPOINT,
-        fault_maps=evaluation_fault_maps,
+        unpack(inference_inputs),
         data=dataset_files,
     output:
         INFERENCE,
     params:
         settings=config_json("seed", "dataset", "training", "evaluation"),
-        fault_maps=evaluation_fault_map_arguments,
     threads: config["training"]["threads"]
     conda:
         "../envs/faultreg.yaml"
     log:
-        "logs/inject/{dataset}/{model}/{method}/{condition}/seed{seed}.log",
+        "logs/inject/{dataset}/{model}/{method}.log",
     benchmark:
-        "benchmarks/inject/{dataset}/{model}/{method}/{condition}/seed{seed}.tsv"
+        "benchmarks/inject/{dataset}/{model}/{method}.tsv"
     shell:
         "faultreg inject --config-json {params.settings:q}"
-        " --checkpoint {input.checkpoint} {params.fault_maps} --threads {threads}"
-        " --output {output} > {log} 2>&1"
+        " --checkpoint {input.checkpoints} --fault-map {input.fault_maps}"
+        " --threads {threads} --output {output} > {log} 2>&1"
 
 
 rule inference:

@@ -1,31 +1,28 @@
-# Stage 5: collect every result into tables, figures and the summary. Its params hold only the
-# report section, so changing a plot option redraws figures without retraining anything.
+# Stage 5: collect every result into tidy tables, then draw each figure, judge the claims and
+# write the summary. Their params hold only the sections they read (report, and the study and
+# fault settings that say which rows belong to which figure), so changing a plot option
+# redraws figures without retraining anything.
 
 
 rule aggregate:
     input:
         inference=all_inference_tables(),
         training=all_metrics(),
-        cost=COST_CSV,
+        histories=all_histories(),
     output:
-        figures=report(
-            figure_files(),
-            caption="../report/accuracy_vs_fault_rate.rst",
-            category="Accuracy",
-        ),
-        runs="results/tables/accuracy_runs.csv",
+        runs=f"{TABLES}/accuracy_runs.csv",
         summary_table=report(
-            "results/tables/accuracy_summary.csv",
+            f"{TABLES}/accuracy_summary.csv",
             caption="../report/accuracy_summary.rst",
             category="Accuracy",
         ),
-        summary_markdown="results/tables/accuracy_summary.md",
-        training_runs="results/tables/training_runs.csv",
-        divergence="results/tables/divergence.csv",
-        divergence_markdown="results/tables/divergence.md",
-        summary="results/summary.md",
+        summary_markdown=f"{TABLES}/accuracy_summary.md",
+        training_runs=f"{TABLES}/training_runs.csv",
+        history=f"{TABLES}/training_history.csv",
+        divergence=f"{TABLES}/divergence.csv",
+        divergence_markdown=f"{TABLES}/divergence.md",
     params:
-        settings=config_json("report"),
+        settings=config_json("report", "faults", "studies"),
     conda:
         "../envs/faultreg.yaml"
     log:
@@ -35,10 +32,80 @@ rule aggregate:
     shell:
         "faultreg aggregate --config-json {params.settings:q}"
         " --inference {input.inference} --training {input.training}"
-        " --cost {input.cost} --tables-dir results/tables"
-        " --figures-dir results/figures --summary {output.summary} > {log} 2>&1"
+        " --history {input.histories} --tables-dir {TABLES} > {log} 2>&1"
+
+
+rule figure:
+    input:
+        runs=rules.aggregate.output.runs,
+        training_runs=rules.aggregate.output.training_runs,
+        history=rules.aggregate.output.history,
+    output:
+        figures=report(
+            expand("results/figures/{{name}}.{ext}", ext=FIGURE_FORMATS),
+            caption="../report/{name}.rst",
+            category="Figures",
+        ),
+        data="results/figures/{name}.csv",
+    params:
+        settings=config_json("report", "faults", "studies"),
+    conda:
+        "../envs/faultreg.yaml"
+    log:
+        "logs/figure/{name}.log",
+    benchmark:
+        "benchmarks/figure/{name}.tsv"
+    shell:
+        "faultreg figure --config-json {params.settings:q} --name {wildcards.name}"
+        " --tables-dir {TABLES} --figures-dir results/figures > {log} 2>&1"
+
+
+rule claims:
+    input:
+        runs=rules.aggregate.output.runs,
+        training_runs=rules.aggregate.output.training_runs,
+        history=rules.aggregate.output.history,
+        cost=COST_CSV,
+    output:
+        csv=f"{TABLES}/claims.csv",
+        markdown=report(f"{TABLES}/claims.md", caption="../report/claims.rst", category="Claims"),
+    params:
+        settings=config_json("report", "faults", "studies"),
+    conda:
+        "../envs/faultreg.yaml"
+    log:
+        "logs/claims.log",
+    benchmark:
+        "benchmarks/claims.tsv"
+    shell:
+        "faultreg claims --config-json {params.settings:q} --tables-dir {TABLES}"
+        " --cost {input.cost} --csv {output.csv} --markdown {output.markdown} > {log} 2>&1"
+
+
+rule summary:
+    input:
+        tables=rules.aggregate.output,
+        claims=rules.claims.output.csv,
+        cost=COST_CSV,
+        figures=[path for name in FIGURE_NAMES for path in figure_files(name)],
+    output:
+        "results/summary.md",
+    params:
+        settings=config_json("report"),
+    conda:
+        "../envs/faultreg.yaml"
+    log:
+        "logs/summary.log",
+    benchmark:
+        "benchmarks/summary.tsv"
+    shell:
+        "faultreg summary --config-json {params.settings:q} --tables-dir {TABLES}"
+        " --claims {input.claims} --cost {input.cost} --figure {input.figures}"
+        " --output {output} > {log} 2>&1"
 
 
 rule figures:
     input:
-        rules.aggregate.output,
+        all_figure_files(),
+        rules.claims.output,
+        rules.summary.output,
