@@ -18,8 +18,16 @@ TINY_SCENARIO = {
     "training": {"epochs": 1, "batch_size": 50},
     "methods": {"baseline": {}, "clip": {"clip_value": 0.5, "range_mode": "clip"}, "l2": {"weight_decay": 0.01}},
     "run_methods": ["baseline", "clip"],
+    "studies": {
+        "stuck_type": {"sa1_shares": [0.0, 0.8378], "training_methods": ["baseline"]},
+        "sensitivity": {"methods": ["baseline"]},
+        "clip_sweep": {"clip_values": [0.25, 1.0]},
+        "endurance": {"methods": ["baseline", "clip"]},
+    },
     "report": {"headline_rate": 0.1, "formats": ["png"]},
 }
+FIGURES = ["exploding_weights", "accuracy_vs_fault_rate", "stuck_type", "sensitivity", "clip_sweep", "endurance"]
+NO_STUDIES = {name: {"enabled": False} for name in ["stuck_type", "sensitivity", "clip_sweep", "endurance"]}
 
 
 def snakemake(workdir: Path, *arguments: str) -> subprocess.CompletedProcess:
@@ -47,34 +55,61 @@ def finished_run(tmp_path_factory):
 @pytest.mark.workflow
 def test_run_writes_every_result(finished_run):
     results = finished_run / "results"
-    assert (results / "figures" / "accuracy_vs_fault_rate.png").stat().st_size > 10_000
-    assert (results / "summary.md").read_text().count("baseline") >= 1
-    for table in ["accuracy_runs.csv", "accuracy_summary.csv", "accuracy_summary.md", "cost_overheads.csv", "divergence.csv"]:
+    for name in FIGURES:
+        assert (results / "figures" / f"{name}.png").stat().st_size > 10_000, name
+        assert (results / "figures" / f"{name}.csv").is_file(), name
+    summary = (results / "summary.md").read_text()
+    assert "baseline" in summary and "(tables/claims.md)" in summary
+    for table in ["accuracy_runs.csv", "accuracy_summary.csv", "accuracy_summary.md", "cost_overheads.csv",
+                  "divergence.csv", "claims.csv", "claims.md", "training_history.csv"]:
         assert (results / "tables" / table).is_file(), table
+    maps = results / "faultmaps" / "mlp"
     # One map at rate 0 (every fault-free chip is the same) and two at rate 0.1.
-    assert sorted(path.name for path in (results / "faultmaps" / "mlp").glob("*.npz")) == [
-        "rate0.1_map0.npz", "rate0.1_map1.npz", "rate0_map0.npz",
+    assert sorted(path.name for path in maps.glob("*.npz")) == ["rate0.1_map0.npz", "rate0.1_map1.npz", "rate0_map0.npz"]
+    # SA0-only copies of the two rate-0.1 maps; 2 layers x 8 slices x 2 maps for sensitivity.
+    assert sorted(path.name for path in (maps / "stuck_type").glob("*.npz")) == ["sa1_0_rate0.1_map0.npz", "sa1_0_rate0.1_map1.npz"]
+    assert len(list((maps / "sensitivity").glob("*.npz"))) == 32
+    # run_methods leaves l2 out; the clip sweep adds its two methods.
+    assert sorted(path.name for path in (results / "training" / "mnist_subset" / "mlp").iterdir()) == [
+        "baseline", "clip", "clip_c0.25", "clip_c1",
     ]
-    # run_methods leaves l2 out.
-    assert sorted(path.name for path in (results / "training" / "mnist_subset" / "mlp").iterdir()) == ["baseline", "clip"]
-    assert len(list((finished_run / "logs").rglob("*.log"))) >= 12
-    assert len(list((finished_run / "benchmarks").rglob("*.tsv"))) >= 12
+    assert sorted(path.name for path in (results / "training" / "mnist_subset" / "mlp" / "baseline").iterdir()) == [
+        "fault_free", "rate0.1_chip0", "sa1_0_rate0.1_chip0", "wear",
+    ]
+    assert len(list((finished_run / "logs").rglob("*.log"))) >= 20
+    assert len(list((finished_run / "benchmarks").rglob("*.tsv"))) >= 20
 
 
 @pytest.mark.workflow
 def test_run_accuracy_rows(finished_run):
     with open(finished_run / "results" / "tables" / "accuracy_runs.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    # Two fault-free models on 1 + 2 maps, plus two chip-trained models on their chip.
-    assert len(rows) == 2 * 3 + 2
+    counts = {}
+    for row in rows:
+        counts[row["method"]] = counts.get(row["method"], 0) + 1
+    # Fault-free baseline and clip meet 3 main, 2 stuck-type and 32 sensitivity maps; baseline
+    # also has its main chip and its SA0-only chip, clip its main chip; sweep methods the main maps.
+    assert counts == {"baseline": 37 + 2, "clip": 37 + 1, "clip_c0.25": 3, "clip_c1": 3}
     same_chip = [row for row in rows if row["training_faults"] == "same_chip"]
-    assert {row["method"] for row in same_chip} == {"baseline", "clip"}
+    assert sorted((row["method"], row["sa1_share"]) for row in same_chip) == [
+        ("baseline", "0.0"), ("baseline", "0.8378"), ("clip", "0.8378"),
+    ]
     assert all(float(row["fault_rate"]) == 0.1 and row["map_index"] == "0" for row in same_chip)
-    # Methods are compared on the same chips: identical map hashes per (rate, map).
+    # Methods are compared on the same chips: identical map hashes per map.
     hashes = {}
     for row in rows:
-        hashes.setdefault((row["fault_rate"], row["map_index"]), set()).add(row["map_hash"])
+        key = (row["fault_rate"], row["sa1_share"], row["fault_slices"], row["fault_layers"], row["map_index"])
+        hashes.setdefault(key, set()).add(row["map_hash"])
     assert all(len(values) == 1 for values in hashes.values())
+
+
+@pytest.mark.workflow
+def test_claims_table_has_verdicts(finished_run):
+    with open(finished_run / "results" / "tables" / "claims.csv", newline="") as handle:
+        claims = list(csv.DictReader(handle))
+    assert {claim["verdict"] for claim in claims} <= {"held", "not held", "inconclusive"}
+    assert any(claim["claim"].startswith("1a.") for claim in claims)
+    assert any(claim["claim"].startswith("4.") and claim["verdict"] == "held" for claim in claims)
 
 
 @pytest.mark.workflow
@@ -97,8 +132,8 @@ def test_figures_target_redraws_without_training(finished_run):
     assert figure.is_file()
     assert {path: path.stat().st_mtime_ns for path in checkpoints} == before
     log = result.stdout + result.stderr
-    assert "rule aggregate" in log or "localrule aggregate" in log
-    for stage in ["train_baseline", "train_regularized", "inject", "fault_map"]:
+    assert "rule figure:" in log
+    for stage in ["train_fault_free", "train_on_faulty_chips", "train_with_wear", "inject", "fault_map"]:
         assert f"rule {stage}:" not in log
 
 
@@ -154,6 +189,7 @@ def test_fault_model_options_run_end_to_end(tmp_path):
         "cost": {"remap_table_entries": 64},
         "methods": {"baseline": {"gradient": "mask_stuck"}, "clip": {"clip_value": 0.5, "range_mode": "clip"}},
         "run_methods": None,
+        "studies": NO_STUDIES,
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(scenario))
 

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from faultreg.config import stuck_type_rates
 from faultreg.figures import load_tables
 from faultreg.report import BASELINE, ReportSettings, StudyContext, _csv_bytes, main_rows, read_cost_table, t_interval, write_outputs
 
@@ -122,6 +123,7 @@ class ClaimBuilder:
         self.context = StudyContext.from_config(config)
         self.thresholds = config["report"]["claims"]
         self.studies = config["studies"]
+        self.config = config
         self.level = self.settings.confidence_level
         self.runs = tables["runs"]
         self.main = main_rows(self.runs, self.context)
@@ -286,7 +288,7 @@ class ClaimBuilder:
             return []
         runs = self.runs[(self.runs["fault_slices"] == "all") & (self.runs["fault_layers"] == "all") & (self.runs["training_faults"] == "none")]
         claims = []
-        rate = float(max(study["rates"]))
+        rate = float(max(stuck_type_rates(self.config)))
         for method in (BASELINE, "clip"):
             rows = runs[(runs["method"] == method) & np.isclose(runs["fault_rate"], rate)]
             sa0, sa1 = rows[np.isclose(rows["sa1_share"], 0.0)], rows[np.isclose(rows["sa1_share"], 1.0)]

@@ -204,14 +204,19 @@ def _check_studies(config: dict[str, Any], given: dict[str, Any]) -> None:
     )
     stuck = studies["stuck_type"]
     if stuck["enabled"]:
-        outside = [rate for rate in stuck["rates"] if float(rate) not in rates]
-        require(not outside, f"studies.stuck_type.rates {outside} are not in faults.rates {rates}; add them there or remove them")
+        stuck_rates = stuck_type_rates(config)
+        outside = [rate for rate in stuck_rates if rate not in rates]
+        require(
+            not outside,
+            f"studies.stuck_type.rates {outside} (null takes report.headline_rate) are not in faults.rates {rates}; "
+            "add them there or set other rates",
+        )
         training_rate = stuck["training_rate"]
         if training_rate is not None and stuck["training_methods"]:
             require(
-                float(training_rate) in training_rates and float(training_rate) in [float(rate) for rate in stuck["rates"]],
+                float(training_rate) in training_rates and float(training_rate) in stuck_rates,
                 f"studies.stuck_type.training_rate is {training_rate}, which must be in faults.training_rates "
-                f"{training_rates} and in studies.stuck_type.rates {stuck['rates']}; pick such a rate or set it to null",
+                f"{training_rates} and in studies.stuck_type.rates {stuck_rates}; pick such a rate or set it to null",
             )
             require(
                 config["faults"]["training_chips"] <= config["faults"]["maps_per_rate"],
@@ -236,6 +241,24 @@ def _check_studies(config: dict[str, Any], given: dict[str, Any]) -> None:
             not unknown,
             f"studies.{study}.{key} names {unknown}, which are not under methods {sorted(methods)}; add them or remove them",
         )
+
+
+def stuck_type_rates(config: dict[str, Any]) -> list[float]:
+    """Return the fault rates of the stuck-type study (report.headline_rate when not set)."""
+    rates = config["studies"]["stuck_type"]["rates"]
+    return [float(config["report"]["headline_rate"])] if rates is None else [float(rate) for rate in rates]
+
+
+def stuck_type_training_rate(config: dict[str, Any]) -> float | None:
+    """Return the rate of stuck-type training, or None when the study trains nothing."""
+    stuck = config["studies"]["stuck_type"]
+    if not stuck["enabled"] or not stuck["training_methods"]:
+        return None
+    if stuck["training_rate"] is not None:
+        return float(stuck["training_rate"])
+    headline = float(config["report"]["headline_rate"])
+    trained = [float(rate) for rate in config["faults"]["training_rates"]]
+    return headline if headline in trained and headline in stuck_type_rates(config) else None
 
 
 def study_methods(config: dict[str, Any], names: list[str]) -> list[str]:
@@ -264,6 +287,7 @@ def validate_workflow_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"run_methods names {unknown}, which are not under methods {sorted(methods)}; add them or remove them")
         if "baseline" not in selected:
             raise ConfigError(f"run_methods {selected} leaves out baseline; add baseline so regularizers have a reference")
+    _add_clip_sweep_methods(validated)
     _check_studies(validated, config if isinstance(config, dict) else {})
     return validated
 

@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from faultreg.config import stuck_type_rates, stuck_type_training_rate  # noqa: E402
 from faultreg.errors import FaultregError  # noqa: E402
 from faultreg.report import (  # noqa: E402
     BASELINE,
@@ -73,6 +74,16 @@ def _empty(ax: Any, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="grey")
 
 
+def _near_any(values: pd.Series, targets: Any) -> pd.Series:
+    """Return a boolean mask of the ``values`` that are close to one of ``targets``.
+
+    ``Series.apply`` returns a float Series when ``values`` is empty, and indexing a frame with
+    that Series selects columns instead of rows.
+    """
+    matches = np.isclose(values.to_numpy(dtype=float)[:, None], np.asarray(targets, dtype=float)[None, :])
+    return pd.Series(matches.any(axis=1), index=values.index)
+
+
 # --- 1. Exploding weights ----------------------------------------------------------------------
 
 
@@ -95,8 +106,11 @@ def exploding_weights(tables: Mapping[str, pd.DataFrame], config: Mapping[str, A
     for label, runs in curves:
         if runs.empty:
             continue
-        runs = runs.assign(log10_max_abs_weight=np.log10(runs["max_abs_weight"].astype(float).clip(lower=1e-30)))
-        for quantity in ("log10_max_abs_weight", "loss"):
+        runs = runs.assign(
+            log10_max_abs_weight=np.log10(runs["max_abs_weight"].astype(float).clip(lower=1e-30)),
+            log10_loss=np.log10(runs["loss"].astype(float).clip(lower=1e-30)),
+        )
+        for quantity in ("log10_max_abs_weight", "log10_loss"):
             table = _interval_rows(runs, ["step"], quantity, settings.confidence_level)
             frames.append(table.assign(curve=label, quantity=quantity))
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["curve", "quantity", "step", "n", "mean", "std", "ci_low", "ci_high"])
@@ -106,21 +120,20 @@ def exploding_weights(tables: Mapping[str, pd.DataFrame], config: Mapping[str, A
     axes = figure.subplots(1, 2, sharex=True)
     labels = [label for label, runs in curves if not runs.empty]
     colors = dict(zip(labels, sns.color_palette("colorblind", max(len(labels), 1))))
-    for ax, quantity, title in zip(axes, ("log10_max_abs_weight", "loss"), ("Largest |w| of the master weights", "Training loss")):
+    for ax, quantity, title in zip(axes, ("log10_max_abs_weight", "log10_loss"), ("Largest |w| of the master weights", "Training loss")):
         ax.set_title(title)
         for label in labels:
             table = data[(data["curve"] == label) & (data["quantity"] == quantity)].sort_values("step")
-            if quantity == "log10_max_abs_weight":
-                # Mean and interval of log10 |w|, shown on a log axis: a geometric mean over runs.
-                converted = table.assign(mean=10 ** table["mean"], ci_low=10 ** table["ci_low"], ci_high=10 ** table["ci_high"])
-                _band(ax, converted["step"], converted, colors[label], label)
-            else:
-                _band(ax, table["step"], table, colors[label], label)
+            # Mean and interval of the log10 values, drawn on a log axis: a geometric mean over
+            # runs. Wrong read weights give losses of 1e5 in the first steps, so a linear axis
+            # would hide everything else.
+            converted = table.assign(mean=10 ** table["mean"], ci_low=10 ** table["ci_low"], ci_high=10 ** table["ci_high"])
+            _band(ax, converted["step"], converted, colors[label], label)
         ax.set_xlabel("Optimizer step")
-    axes[0].set_yscale("log")
+        ax.set_yscale("log")
     axes[0].set_ylabel("max |w| (geometric mean over runs)")
     axes[1].axhline(math.log(NUM_CLASSES), color="grey", linestyle="--", linewidth=1.0, label=f"ln {NUM_CLASSES} (chance)")
-    axes[1].set_ylabel("Cross-entropy loss")
+    axes[1].set_ylabel("Cross-entropy loss (geometric mean over runs)")
     if labels:
         axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     else:
@@ -133,8 +146,16 @@ def exploding_weights(tables: Mapping[str, pd.DataFrame], config: Mapping[str, A
 
 
 def accuracy_vs_fault_rate(tables: Mapping[str, pd.DataFrame], config: Mapping[str, Any], settings: ReportSettings, context: StudyContext) -> tuple[Figure, pd.DataFrame]:
-    """Accuracy against fault rate for every method, faults at inference only and during training."""
+    """Accuracy against fault rate for every method, faults at inference only and during training.
+
+    Training on a chip with no faulty cell is fault-free training, so the training panel starts
+    at rate 0 with the fault-free models on the fault-free chip.
+    """
     summary = summarize_accuracy(main_rows(tables["runs"], context), settings.confidence_level)
+    trained = set(summary.loc[summary["setting"] == "training_and_inference", "method"])
+    clean = summary[(summary["setting"] == "inference_only") & (summary["fault_rate"] == 0.0) & summary["method"].isin(trained)]
+    summary = pd.concat([summary, clean.assign(setting="training_and_inference")], ignore_index=True)
+    summary = summary.sort_values(["dataset", "model", "setting", "method", "fault_rate"], kind="mergesort").reset_index(drop=True)
     return plot_accuracy(summary, settings.confidence_level), summary
 
 
@@ -156,12 +177,14 @@ def stuck_type(tables: Mapping[str, pd.DataFrame], config: Mapping[str, Any], se
     runs = tables["runs"]
     shares = sorted(float(share) for share in study["sa1_shares"])
     unrestricted = runs[(runs["fault_slices"] == "all") & (runs["fault_layers"] == "all") & ~runs["method"].isin(list(context.sweep_methods))]
-    on_shares = unrestricted[unrestricted["sa1_share"].apply(lambda value: any(np.isclose(value, shares)))]
+    on_shares = unrestricted[_near_any(unrestricted["sa1_share"], shares)]
 
-    inference = on_shares[(on_shares["training_faults"] == "none") & on_shares["fault_rate"].apply(lambda value: any(np.isclose(value, study["rates"])))]
-    panels = [("none", float(rate), inference[np.isclose(inference["fault_rate"], float(rate))]) for rate in study["rates"]]
-    if study["training_rate"] is not None and study["training_methods"]:
-        rate = float(study["training_rate"])
+    rates = stuck_type_rates(config)
+    inference = on_shares[(on_shares["training_faults"] == "none") & _near_any(on_shares["fault_rate"], rates)]
+    panels = [("none", rate, inference[np.isclose(inference["fault_rate"], rate)]) for rate in rates]
+    training_rate = stuck_type_training_rate(config)
+    if training_rate is not None:
+        rate = training_rate
         trained = on_shares[
             (on_shares["training_faults"] == "same_chip")
             & np.isclose(on_shares["fault_rate"], rate)
@@ -259,7 +282,7 @@ def clip_sweep(tables: Mapping[str, pd.DataFrame], config: Mapping[str, Any], se
         & np.isclose(runs["sa1_share"], context.main_sa1_share)
     ]
     rates = study["rates"] if study["rates"] is not None else sorted(rows["fault_rate"].unique())
-    rows = rows[rows["fault_rate"].apply(lambda value: any(np.isclose(value, [float(rate) for rate in rates])))]
+    rows = rows[_near_any(rows["fault_rate"], [float(rate) for rate in rates])]
     rows = rows.assign(clip_value=rows["method"].map(context.sweep_methods))
     data = _interval_rows(rows, ["fault_rate", "clip_value"], "accuracy", settings.confidence_level)
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from faultreg.config import stuck_type_rates
+
 
 
 def rate_label(rate: float) -> str:
@@ -54,7 +56,7 @@ def stuck_type_maps(config: dict[str, Any]) -> list[StudyMap]:
     for share in study["sa1_shares"]:
         if float(share) == main_share:
             continue
-        for rate in study["rates"]:
+        for rate in stuck_type_rates(config):
             for index in range(config["faults"]["maps_per_rate"]):
                 maps.append(StudyMap(stuck_type_map_name(share, rate, index), float(rate), index, sa1_share=float(share)))
     return maps

@@ -36,9 +36,10 @@ METHODS = config["run_methods"] or [name for name in config["methods"] if name n
 if STUDIES["clip_sweep"]["base_method"] not in METHODS:
     SWEEP_METHODS = []
 STUCK_TYPE_ENABLED = STUDIES["stuck_type"]["enabled"]
+STUCK_TYPE_TRAINING_RATE = faultreg.config.stuck_type_training_rate(config)
 STUCK_TYPE_TRAINING = (
     faultreg.config.study_methods(config, STUDIES["stuck_type"]["training_methods"])
-    if STUCK_TYPE_ENABLED and STUDIES["stuck_type"]["training_rate"] is not None
+    if STUCK_TYPE_TRAINING_RATE is not None
     else []
 )
 ENDURANCE_METHODS = (
@@ -93,6 +94,9 @@ def config_json(*sections, methods=None, studies=None):
         subset["methods"] = {name: config["methods"][name] for name in methods}
     if studies is not None:
         subset["studies"] = {name: config["studies"][name] for name in studies}
+        if "stuck_type" in subset["studies"]:
+            # Resolve the default (the headline rate) here, since the report section is not passed.
+            subset["studies"]["stuck_type"] = {**config["studies"]["stuck_type"], "rates": faultreg.config.stuck_type_rates(config)}
     return json.dumps(subset, sort_keys=True, separators=(",", ":"))
 
 
@@ -142,7 +146,7 @@ def chipsets(method):
     """Return every chipset ``method`` trains on: each training rate, plus the stuck-type shares."""
     names = [chipset_name(rate) for rate in TRAINING_RATES]
     if method in STUCK_TYPE_TRAINING:
-        rate = STUDIES["stuck_type"]["training_rate"]
+        rate = STUCK_TYPE_TRAINING_RATE
         names += [chipset_name(rate, share) for share in STUDIES["stuck_type"]["sa1_shares"] if float(share) != MAIN_SA1_SHARE]
     return names
 
