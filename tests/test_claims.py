@@ -61,7 +61,7 @@ def study_config() -> dict:
 
 def accuracy_row(method: str, accuracy: float, *, seed: int, map_index: int = 0, rate: float = 0.0,
                  faults: str = "none", share: float = SHARE, slices: str = "all", layers: str = "all") -> dict:
-    """Return one row of accuracy_runs.csv; a same_chip row was trained on the chip it is evaluated on."""
+    """Return one row of accuracy_runs.csv. A same_chip row was trained on the chip it is evaluated on."""
     same_chip = faults == "same_chip"
     return {
         "dataset": "mnist_subset",
@@ -117,7 +117,7 @@ def training_row(method: str, seed: int, max_abs_weight: float, *, faults: str =
 
 
 def write_tables(folder: Path, runs: list[dict], training: list[dict]) -> Path:
-    """Write the three tidy tables under the names load_tables reads; the history stays empty."""
+    """Write the three tidy tables under the names load_tables reads, with an empty history."""
     folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(runs, columns=list(INFERENCE_COLUMNS)).to_csv(folder / "accuracy_runs.csv", index=False)
     pd.DataFrame(training, columns=[*TRAINING_KEYS, *OPTIONAL_TRAINING_KEYS]).to_csv(folder / "training_runs.csv", index=False)
@@ -187,7 +187,7 @@ def test_paired_drops_rows_on_one_side_only() -> None:
     assert differences.dtype == np.float64
 
 
-def test_paired_matches_on_every_key_and_reads_value() -> None:
+def test_paired_multiple_keys_and_value() -> None:
     first = pd.DataFrame({
         "training_seed": [0, 0, 1, 1],
         "map_index": [0, 1, 0, 1],
@@ -199,7 +199,7 @@ def test_paired_matches_on_every_key_and_reads_value() -> None:
         "final_faulty_cell_fraction": [0.05, 0.15, 0.99],
     })
     differences = paired(first, second, ["training_seed", "map_index"], value="final_faulty_cell_fraction")
-    # (0, 1): 0.20 - 0.05; (1, 1): 0.40 - 0.15; (0, 0), (1, 0) and (1, 2) have no partner.
+    # Key (0, 1) gives 0.20 - 0.05 and key (1, 1) gives 0.40 - 0.15. Keys (0, 0), (1, 0) and (1, 2) have no partner.
     assert sorted(differences) == pytest.approx([0.15, 0.25])
 
 
@@ -251,10 +251,10 @@ def full_runs() -> list[dict]:
             rows.append(accuracy_row("baseline", 0.90 + 0.01 * chip, seed=seed, map_index=chip, rate=0.1, share=0.0))
             rows.append(accuracy_row("baseline", 0.30 - 0.01 * seed, seed=seed, map_index=chip, rate=0.1, share=1.0))
             rows.append(accuracy_row("clip", 0.85, seed=seed, map_index=chip, rate=0.1, share=1.0))
-            # At 5 % the order is reversed; the claim must use the largest rate, 10 %.
+            # At 5 % the order is reversed, so the claim must use the largest rate, 10 %.
             rows.append(accuracy_row("baseline", 0.10, seed=seed, map_index=chip, rate=0.05, share=0.0))
             rows.append(accuracy_row("baseline", 0.90, seed=seed, map_index=chip, rate=0.05, share=1.0))
-            # Sensitivity: the top slice hurts baseline more; for clip the bottom slice hurts more.
+            # Sensitivity: the top slice hurts baseline more, but for clip the bottom slice hurts more.
             for layer in ("layers.0", "layers.2"):
                 rows.append(accuracy_row("baseline", 0.95 - 0.01 * chip, seed=seed, map_index=chip, rate=0.1, slices="0", layers=layer))
                 rows.append(accuracy_row("baseline", 0.20 + 0.01 * seed, seed=seed, map_index=chip, rate=0.1, slices="7", layers=layer))
@@ -333,7 +333,7 @@ def test_full_study_verdicts(full_claims: dict) -> None:
         assert row["verdict"] == verdict, (prefix, row["verdict"], row["measured"])
 
 
-def test_collapse_interval_matches_hand_computation(full_claims: dict) -> None:
+def test_collapse_interval_by_hand(full_claims: dict) -> None:
     row = claim_row(full_claims["frame"], "1a.")
     # Six pairs (3 seeds x 2 chips). Deviations from 0.85: 0, -0.02, 0, 0.02, -0.01, 0.01, so
     # s^2 = 0.001 / 5 and the half-width is t(0.975, 5) * sqrt(0.0002) / sqrt(6).
@@ -350,10 +350,10 @@ def test_collapse_interval_matches_hand_computation(full_claims: dict) -> None:
     assert "10.0 % on the chip" in row["measured"]  # mean of BASELINE_CHIP
 
 
-def test_exploding_weights_uses_main_chips_without_wear(full_claims: dict) -> None:
+def test_weight_growth_main_chips_only(full_claims: dict) -> None:
     row = claim_row(full_claims["frame"], "1b.")
-    # log10 growth is 2 on chip 0 and 3 on chip 1 for every seed; the 1e-3 runs on SA1-only chips
-    # and the 1e6 wear runs would change both n and the mean if they were paired.
+    # log10 growth is 2 on chip 0 and 3 on chip 1 for every seed.
+    # Pairing the 1e-3 runs on SA1-only chips or the 1e6 wear runs would change n and the mean.
     assert row["n_pairs"] == 6
     assert row["mean"] == pytest.approx(2.5)
     assert (row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx(hand_interval([2, 3, 2, 3, 2, 3]))
@@ -382,7 +382,8 @@ def test_dropout_gain_and_missing_chip_runs(full_claims: dict) -> None:
     assert gain["mean"] == pytest.approx(sum(DROPOUT_GAINS.values()) / 6)
     missing = claim_row(frame, "3. dropout adds fault tolerance over baseline (trained on the faulty chip)")
     assert missing["n_pairs"] == 0
-    assert math.isnan(missing["mean"]) and math.isnan(missing["ci_low"])
+    assert math.isnan(missing["mean"])
+    assert math.isnan(missing["ci_low"])
     assert "no pairs" in missing["measured"]
     # No dropconnect, fault_injection or clip_dropout runs: those comparisons are skipped.
     assert not frame["claim"].str.contains("dropconnect|fault_injection|clip_dropout").any()
@@ -403,14 +404,14 @@ def test_cost_claims_hold_with_shipped_cost_model(full_claims: dict) -> None:
 def test_study_claims_numbers(full_claims: dict) -> None:
     frame = full_claims["frame"]
     stuck = claim_row(frame, "5. SA1 faults hurt baseline")
-    # At 10 %: SA0 only 0.90 + 0.01 chip, SA1 only 0.30 - 0.01 seed; mean 0.905 - 0.29.
+    # At 10 %, SA0 only gives 0.90 + 0.01 chip and SA1 only 0.30 - 0.01 seed, so the mean is 0.905 - 0.29.
     assert stuck["n_pairs"] == 6
     assert stuck["mean"] == pytest.approx(0.905 - 0.29)
     assert stuck["fault_rate"] == pytest.approx(0.1)
     assert not frame["claim"].str.startswith("5. SA1 faults hurt clip").any()
 
     sensitivity = claim_row(frame, "6. Faults in the most significant slice hurt baseline")
-    # 3 seeds x 2 maps x 2 layers; slice 0 mean 0.945, slice 7 mean 0.21.
+    # 3 seeds x 2 maps x 2 layers. Slice 0 has mean 0.945 and slice 7 mean 0.21.
     assert sensitivity["n_pairs"] == 12
     assert sensitivity["mean"] == pytest.approx(0.945 - 0.21)
 
@@ -437,7 +438,7 @@ def test_claims_csv_round_trip(full_claims: dict) -> None:
     assert list(written.columns) == CLAIM_COLUMNS
     assert len(written) == len(EXPECTED_VERDICTS)
     assert list(written["verdict"]) == [verdict for _, verdict in EXPECTED_VERDICTS]
-    # Cost claims have no fault rate; an empty field reads back as NaN.
+    # Cost claims have no fault rate, and the empty field reads back as NaN.
     assert written.loc[written["setting"] == "cost", "fault_rate"].isna().all()
 
 
@@ -519,7 +520,7 @@ def test_dropout_interval_with_four_pairs(tmp_path: Path) -> None:
         runs.append(accuracy_row("baseline", 0.5, seed=seed, map_index=chip, rate=0.1))
         runs.append(accuracy_row("dropout", 0.5 + gain, seed=seed, map_index=chip, rate=0.1))
     claim = builder_for(tmp_path, runs, []).dropout_style()[0]
-    # Mean 0.07; deviations -0.02, 0, -0.01, 0.03 give s^2 = 0.0014 / 3.
+    # Mean 0.07. Deviations -0.02, 0, -0.01, 0.03 give s^2 = 0.0014 / 3.
     half = stats.t.ppf(0.975, 3) * math.sqrt(0.0014 / 3) / 2
     assert claim.setting == "none"
     assert claim.n_pairs == 4
@@ -559,7 +560,7 @@ def test_all_diverged_chip_runs_count_as_exploding(tmp_path: Path) -> None:
 # --- Missing runs --------------------------------------------------------------------------
 
 
-def test_missing_runs_give_inconclusive_or_skipped_claims(tmp_path: Path) -> None:
+def test_missing_runs_inconclusive_or_skipped(tmp_path: Path) -> None:
     config = study_config()
     # Only the fault-free baseline, no training metrics, and a cost table without hardware rows
     # or weight clipping.
@@ -579,7 +580,8 @@ def test_missing_runs_give_inconclusive_or_skipped_claims(tmp_path: Path) -> Non
         assert row.verdict == INCONCLUSIVE, (row.claim, row.measured)
     assert claim_row(frame, "2c.")["measured"] == "not in the cost table"
     assert claim_row(frame, "1a.")["n_pairs"] == 0
-    assert csv_path.is_file() and markdown_path.is_file()
+    assert csv_path.is_file()
+    assert markdown_path.is_file()
     assert len(markdown_rows(markdown_path.read_text(encoding="utf-8"))) == 2 + len(expected)
 
 

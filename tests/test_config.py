@@ -17,7 +17,16 @@ from faultreg.errors import ConfigError
 
 SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
-METHOD_DEFAULTS = {"clip_value": None, "dropout": 0.0, "weight_decay": 0.0, "range_mode": None, "gradient": "straight_through"}
+METHOD_DEFAULTS = {
+    "clip_value": None,
+    "dropout": 0.0,
+    "dropconnect": 0.0,
+    "weight_decay": 0.0,
+    "range_mode": None,
+    "fault_injection_rate": 0.0,
+    "fault_injection_sa1_share": 0.8378,
+    "gradient": "straight_through",
+}
 
 
 def _config_error_message(config: object) -> str:
@@ -33,7 +42,12 @@ def test_shipped_config_validates():
     config = load_config(SHIPPED_CONFIG)
 
     assert config["crossbar"]["weight_bits"] == 16
-    assert set(config["methods"]) == {"baseline", "clip", "dropout", "l2", "clip_dropout"}
+    sweep = {"clip_c0.0625", "clip_c0.125", "clip_c0.25", "clip_c0.5", "clip_c1", "clip_c2", "clip_c4"}
+    assert set(config["methods"]) == {
+        "baseline", "clip", "clip_fixed", "dropout", "dropconnect", "l2", "clip_dropout", "fault_injection",
+    } | sweep
+    assert config["methods"]["clip_fixed"]["range_mode"] == "fixed"
+    assert config["methods"]["fault_injection"]["fault_injection_rate"] == 0.05
     assert config["methods"]["clip"]["clip_value"] == 0.5
 
 
@@ -63,10 +77,10 @@ def test_empty_config_gets_defaults():
     assert config["faults"]["maps_per_rate"] == 5
     assert config["faults"]["sa1_share"] == 0.8378
     assert config["faults"]["training_rates"] == [0.01, 0.02, 0.05, 0.1, 0.2]
-    assert config["faults"]["training_chips"] == 3
-    assert config["training"]["epochs"] == 10
+    assert config["faults"]["training_chips"] == 5
+    assert config["training"]["epochs"] == 5
     assert config["training"]["learning_rate"] == 0.05
-    assert config["training"]["seeds"] == [0]
+    assert config["training"]["seeds"] == [0, 1, 2]
     assert config["evaluation"]["batch_size"] == 1000
     assert config["report"]["headline_rate"] == 0.1
     assert config["report"]["formats"] == ["png", "pdf"]
@@ -81,7 +95,10 @@ def test_empty_config_has_baseline_method():
 def test_empty_config_has_every_section():
     config = validate_config({})
 
-    sections = {"seed", "run_methods", "dataset", "model", "crossbar", "faults", "endurance", "training", "methods", "evaluation", "cost", "report"}
+    sections = {
+        "seed", "run_methods", "dataset", "model", "crossbar", "faults", "endurance", "training", "methods",
+        "studies", "evaluation", "cost", "report",
+    }
     assert set(config) == sections
 
 

@@ -133,7 +133,7 @@ def test_same_chip_evaluation_restores_wear(tmp_path):
     metrics, paths = train(tmp_path, config, "chip", fault_map=map_path)
     assert metrics["worn_cells"] > 0
 
-    rows = inject_faults(config, paths[0], [map_path], tmp_path / "rows.csv")
+    rows = inject_faults(config, [paths[0]], [map_path], tmp_path / "rows.csv")
 
     # The last epoch's accuracy was measured on the worn chip; inference must see the same chip.
     assert rows["accuracy"].iloc[0] == metrics["final_test_accuracy"]

@@ -47,15 +47,19 @@ def study_config() -> dict:
 def accuracy_row(method: str, accuracy: float, *, seed: int, map_index: int = 0, rate: float = 0.0,
                  faults: str = "none", share: float = SHARE, training_share: float | None = None,
                  slices: str = "all", layers: str = "all") -> dict:
-    """Return one row of accuracy_runs.csv; a same_chip row was trained on the chip it is evaluated on."""
+    """Return one row of accuracy_runs.csv. A same_chip row was trained on the chip it is evaluated on."""
     same_chip = faults == "same_chip"
+    if not same_chip:
+        training_share = math.nan
+    elif training_share is None:
+        training_share = share
     return {
         "dataset": "mnist_subset",
         "model": "mlp",
         "method": method,
         "training_faults": faults,
         "training_fault_rate": rate if same_chip else 0.0,
-        "training_sa1_share": (share if training_share is None else training_share) if same_chip else math.nan,
+        "training_sa1_share": training_share,
         "training_map_index": map_index if same_chip else math.nan,
         "wear": False,
         "training_seed": seed,
@@ -110,7 +114,7 @@ def write_tables(folder: Path, runs: list[dict], training: list[dict], history: 
 
 # --- Synthetic tables ----------------------------------------------------------------------
 
-# Values per (seed, map) in PAIRS order; the hand mean follows each list.
+# Values per (seed, map) in PAIRS order, each followed by its hand-computed mean.
 BASELINE_INFERENCE = [0.50, 0.60, 0.40, 0.70]  # 0.55
 CLIP_INFERENCE = [0.90, 0.92, 0.94, 0.96]  # 0.93
 BASELINE_CHIP = [0.10, 0.20, 0.15, 0.15]  # 0.15
@@ -198,7 +202,7 @@ def figure_training() -> list[dict]:
 # Max |w| at step 20 on the main chips, per (seed, chip): log10 values 1, 3, 2, 2, so the
 # geometric mean is 100 while the arithmetic mean would be 302.5.
 CHIP_MAX_ABS_WEIGHT = [10.0, 1000.0, 100.0, 100.0]
-CHIP_LOSS = [2.0, 3.0, 2.5, 2.5]  # 2.5
+CHIP_LOSS = [1.0, 4.0, 2.0, 2.0]  # geometric mean 2, arithmetic mean 2.25
 # Worn-cell fraction at step 10 per seed.
 WORN_AT_STEP_10 = {"baseline": [0.02, 0.04], "clip": [0.01, 0.01], "dropout": [0.03, 0.05]}  # 0.03, 0.01, 0.04
 
@@ -276,7 +280,7 @@ def test_unknown_figure_name_raises(tmp_path: Path) -> None:
     assert not (tmp_path / "figures").exists()
 
 
-def test_load_tables_names_the_missing_table(tmp_path: Path) -> None:
+def test_load_tables_names_missing_file(tmp_path: Path) -> None:
     write_tables(tmp_path, [accuracy_row("baseline", 0.9, seed=0)], [], [])
     (tmp_path / "training_history.csv").unlink()
     with pytest.raises(FaultregError, match="training_history.csv"):
@@ -286,7 +290,7 @@ def test_load_tables_names_the_missing_table(tmp_path: Path) -> None:
 # --- Numbers behind each figure ------------------------------------------------------------
 
 
-def test_sensitivity_means_per_method_layer_and_slice(drawn: dict) -> None:
+def test_sensitivity_means_per_cell(drawn: dict) -> None:
     table = figure_table(drawn, "sensitivity")
     assert len(table) == len(SENSITIVITY_MEANS)
     assert set(table["method"]) == {"baseline", "clip"}
@@ -321,7 +325,7 @@ def test_stuck_type_means_per_method_and_share(drawn: dict) -> None:
         ("same_chip", "baseline", 1.0): 0.08,
         ("same_chip", "clip", SHARE): 0.94,
     }
-    # No runs at 5 %: that panel is drawn empty and adds no rows.
+    # The 5 % panel has no runs, so it is drawn empty and adds no rows.
     assert len(table) == len(expected)
     assert np.allclose(table["fault_rate"], 0.1)
     for (setting, method, share), mean in expected.items():
@@ -341,12 +345,13 @@ def test_exploding_weights_geometric_mean(drawn: dict) -> None:
     assert geometric_mean == pytest.approx(100.0)
     fault_free = only_row(table, curve="baseline, fault-free", quantity="log10_max_abs_weight", step=20)
     assert 10 ** fault_free["mean"] == pytest.approx(2.0)  # sqrt(1 * 4)
-    loss = only_row(table, curve="baseline, 10 % faulty cells", quantity="loss", step=20)
-    assert loss["mean"] == pytest.approx(2.5)
+    # The loss is also averaged as log10, so the curve shows its geometric mean.
+    loss = only_row(table, curve="baseline, 10 % faulty cells", quantity="log10_loss", step=20)
+    assert 10 ** loss["mean"] == pytest.approx(2.0)
     diverged = only_row(table, curve="clip, 10 % faulty cells", quantity="log10_max_abs_weight", step=20)
     assert diverged["n"] == 3
     assert 10 ** diverged["mean"] == pytest.approx(0.5)
-    assert only_row(table, curve="clip, 10 % faulty cells", quantity="loss", step=20)["n"] == 3
+    assert only_row(table, curve="clip, 10 % faulty cells", quantity="log10_loss", step=20)["n"] == 3
     # The 1e9 rows (wear, another share or rate, dropout) would lift some mean to 9.
     assert table.loc[table["quantity"] == "log10_max_abs_weight", "mean"].max() == pytest.approx(2.0)
 
@@ -382,7 +387,7 @@ def test_accuracy_vs_fault_rate_uses_main_sweep(drawn: dict) -> None:
 
 
 @pytest.mark.parametrize("name", [name for name in FIGURES if name != "accuracy_vs_fault_rate"])
-def test_figure_without_matching_rows_draws_empty_panel(tmp_path: Path, name: str) -> None:
+def test_no_matching_rows_draws_empty(tmp_path: Path, name: str) -> None:
     # Only fault-free main-sweep rows, no training metrics and no history.
     runs = [accuracy_row("baseline", 0.95, seed=seed) for seed in SEEDS]
     tables = write_tables(tmp_path / "tables", runs, [], [])
@@ -396,7 +401,7 @@ def test_figure_without_matching_rows_draws_empty_panel(tmp_path: Path, name: st
 
 
 @pytest.mark.parametrize("name", ["stuck_type", "clip_sweep"])
-def test_figure_with_only_sensitivity_rows_draws(tmp_path: Path, name: str) -> None:
+def test_only_sensitivity_rows_draws(tmp_path: Path, name: str) -> None:
     # No row has faults in every slice and layer, so the first selection is already empty.
     runs = [accuracy_row("baseline", 0.9, seed=seed, rate=0.1, slices="0", layers="layers.0") for seed in SEEDS]
     tables = write_tables(tmp_path / "tables", runs, [], [])

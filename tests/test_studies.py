@@ -59,7 +59,7 @@ def test_sensitivity_maps_hold_faults_in_one_slice_of_one_layer(tmp_path):
     # Only slice 7 of layers.1 is faulty, and there it matches the main map at the same rate.
     assert np.all(layer[..., :7] == HEALTHY)
     assert np.array_equal(layer[..., 7], main.states["layers.1"][..., 7])
-    assert np.all(fault_map.states["layers.3"] == HEALTHY)
+    assert np.all(fault_map.states["layers.4"] == HEALTHY)
     faulty_share = np.mean(layer[..., 7] != HEALTHY)
     assert 0.15 < faulty_share < 0.25
 

@@ -15,7 +15,7 @@ TINY_SCENARIO = {
     "dataset": {"max_train_images": 200, "max_test_images": 100},
     "model": {"hidden_units": [16]},
     "faults": {"rates": [0.0, 0.1], "maps_per_rate": 2, "training_rates": [0.1], "training_chips": 1},
-    "training": {"epochs": 1, "batch_size": 50},
+    "training": {"epochs": 1, "batch_size": 50, "seeds": [0, 1]},
     "methods": {"baseline": {}, "clip": {"clip_value": 0.5, "range_mode": "clip"}, "l2": {"weight_decay": 0.01}},
     "run_methods": ["baseline", "clip"],
     "studies": {
@@ -87,12 +87,14 @@ def test_run_accuracy_rows(finished_run):
     counts = {}
     for row in rows:
         counts[row["method"]] = counts.get(row["method"], 0) + 1
-    # Fault-free baseline and clip meet 3 main, 2 stuck-type and 32 sensitivity maps; baseline
-    # also has its main chip and its SA0-only chip, clip its main chip; sweep methods the main maps.
-    assert counts == {"baseline": 37 + 2, "clip": 37 + 1, "clip_c0.25": 3, "clip_c1": 3}
+    # Per seed (two seeds): fault-free baseline and clip meet 3 main, 2 stuck-type and 32
+    # sensitivity maps. Baseline also has its main chip and its SA0-only chip, clip its main
+    # chip, and the sweep methods meet the 3 main maps.
+    assert counts == {"baseline": 2 * (37 + 2), "clip": 2 * (37 + 1), "clip_c0.25": 2 * 3, "clip_c1": 2 * 3}
     same_chip = [row for row in rows if row["training_faults"] == "same_chip"]
-    assert sorted((row["method"], row["sa1_share"]) for row in same_chip) == [
-        ("baseline", "0.0"), ("baseline", "0.8378"), ("clip", "0.8378"),
+    assert sorted((row["method"], row["sa1_share"], row["training_seed"]) for row in same_chip) == [
+        ("baseline", "0.0", "0"), ("baseline", "0.0", "1"), ("baseline", "0.8378", "0"), ("baseline", "0.8378", "1"),
+        ("clip", "0.8378", "0"), ("clip", "0.8378", "1"),
     ]
     assert all(float(row["fault_rate"]) == 0.1 and row["map_index"] == "0" for row in same_chip)
     # Methods are compared on the same chips: identical map hashes per map.
@@ -198,7 +200,8 @@ def test_fault_model_options_run_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-5000:]
     with open(tmp_path / "results" / "tables" / "accuracy_runs.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 2 * 3 + 2
+    # Two methods and two seeds: fault-free models on 3 maps, chip-trained models on their chip.
+    assert len(rows) == 2 * 2 * (3 + 1)
     assert {row["encoding"] for row in rows} == {"offset"}
     with open(tmp_path / "results" / "tables" / "training_runs.csv", newline="") as handle:
         training = list(csv.DictReader(handle))

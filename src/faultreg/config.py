@@ -82,7 +82,9 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     faults = filled["faults"]
     if faults["training_rates"] is None:
         faults["training_rates"] = [rate for rate in faults["rates"] if rate > 0]
-    if {"methods", "studies"} <= set(config):
+    # A stage's config subset carries the sweep methods it needs in its methods section; a full
+    # config gets them here when its methods include the sweep's base method.
+    if {"methods", "studies"} <= set(config) and filled["studies"]["clip_sweep"]["base_method"] in filled["methods"]:
         _add_clip_sweep_methods(filled)
 
     _check_cross_references(filled, given_sections=set(config))
@@ -287,7 +289,11 @@ def validate_workflow_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"run_methods names {unknown}, which are not under methods {sorted(methods)}; add them or remove them")
         if "baseline" not in selected:
             raise ConfigError(f"run_methods {selected} leaves out baseline; add baseline so regularizers have a reference")
-    _add_clip_sweep_methods(validated)
+    # The sweep is on by default with base_method clip. A config without a clip method skips it
+    # (the workflow runs no sweep when its base method does not run), unless it sets the sweep itself.
+    sweep_given = "clip_sweep" in config.get("studies", {})
+    if validated["studies"]["clip_sweep"]["base_method"] in methods or sweep_given:
+        _add_clip_sweep_methods(validated)
     _check_studies(validated, config if isinstance(config, dict) else {})
     return validated
 

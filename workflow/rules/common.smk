@@ -49,9 +49,9 @@ ENDURANCE_METHODS = (
 FAULT_MAP_DIR = "results/faultmaps/{model}"
 FAULT_MAP = "results/faultmaps/{model}/rate{rate}_map{map}.npz"
 RUN_DIR = "results/training/{dataset}/{model}/{method}/{condition}"
-CHECKPOINT = RUN_DIR + "/seed{seed}/model.pt"
-METRICS = RUN_DIR + "/seed{seed}/metrics.json"
-HISTORY = RUN_DIR + "/seed{seed}/history.csv"
+CHECKPOINT = "results/training/{dataset}/{model}/{method}/{condition}/seed{seed}/model.pt"
+METRICS = "results/training/{dataset}/{model}/{method}/{condition}/seed{seed}/metrics.json"
+HISTORY = "results/training/{dataset}/{model}/{method}/{condition}/seed{seed}/history.csv"
 INFERENCE = "results/inference/{dataset}/{model}/{method}.csv"
 COST_CSV = "results/tables/cost_overheads.csv"
 COST_MARKDOWN = "results/tables/cost_overheads.md"
@@ -201,7 +201,7 @@ def chip_outputs(pattern):
     return [
         path
         for chip in range(TRAINING_CHIPS)
-        for path in expand(pattern.replace("{condition}", "{chipset}_chip" + str(chip)), seed=TRAINING_SEEDS, allow_missing=True)
+        for path in expand(pattern.replace("{condition}", f"{{chipset}}_chip{chip}"), seed=TRAINING_SEEDS, allow_missing=True)
     ]
 
 
@@ -251,6 +251,16 @@ def dataset_files(wildcards):
         gzipped = folder / f"{name}.gz"
         files.append(str(gzipped if gzipped.is_file() and not (folder / name).is_file() else folder / name))
     return files
+
+
+def folder_of(key):
+    """Params function: the folder of the named input or output file (tables, maps)."""
+
+    def folder(wildcards, input, output):
+        files = output if key in output.keys() else input
+        return str(Path(getattr(files, key)).parent)
+
+    return folder
 
 
 def figure_files(name):

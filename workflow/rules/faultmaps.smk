@@ -25,10 +25,10 @@ if study_map_paths("stuck_type"):
     rule stuck_type_fault_maps:
         output:
             # Listed in full so a missing map reruns the job; names come from faultreg.studies.
-            study_map_paths("stuck_type"),
+            maps=study_map_paths("stuck_type"),
         params:
             settings=config_json("seed", "model", "crossbar", "faults", studies=["stuck_type"]),
-            folder=FAULT_MAP_DIR.format(model=MODEL),
+            folder=lambda wildcards, output: str(Path(output.maps[0]).parents[1]),
         conda:
             "../envs/faultreg.yaml"
         log:
@@ -45,10 +45,10 @@ if study_map_paths("sensitivity"):
     rule sensitivity_fault_maps:
         output:
             # Listed in full so a missing map reruns the job; names come from faultreg.studies.
-            study_map_paths("sensitivity"),
+            maps=study_map_paths("sensitivity"),
         params:
             settings=config_json("seed", "model", "crossbar", "faults", studies=["sensitivity"]),
-            folder=FAULT_MAP_DIR.format(model=MODEL),
+            folder=lambda wildcards, output: str(Path(output.maps[0]).parents[1]),
         conda:
             "../envs/faultreg.yaml"
         log:

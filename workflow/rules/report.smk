@@ -23,6 +23,7 @@ rule aggregate:
         divergence_markdown=f"{TABLES}/divergence.md",
     params:
         settings=config_json("report", "faults", "studies"),
+        tables=folder_of("runs"),
     conda:
         "../envs/faultreg.yaml"
     log:
@@ -32,7 +33,7 @@ rule aggregate:
     shell:
         "faultreg aggregate --config-json {params.settings:q}"
         " --inference {input.inference} --training {input.training}"
-        " --history {input.histories} --tables-dir {TABLES} > {log} 2>&1"
+        " --history {input.histories} --tables-dir {params.tables} > {log} 2>&1"
 
 
 rule figure:
@@ -43,12 +44,13 @@ rule figure:
     output:
         figures=report(
             expand("results/figures/{{name}}.{ext}", ext=FIGURE_FORMATS),
-            caption="../report/{name}.rst",
+            caption="../report/figure.rst",
             category="Figures",
         ),
         data="results/figures/{name}.csv",
     params:
         settings=config_json("report", "faults", "studies"),
+        tables=folder_of("runs"),
     conda:
         "../envs/faultreg.yaml"
     log:
@@ -57,7 +59,7 @@ rule figure:
         "benchmarks/figure/{name}.tsv"
     shell:
         "faultreg figure --config-json {params.settings:q} --name {wildcards.name}"
-        " --tables-dir {TABLES} --figures-dir results/figures > {log} 2>&1"
+        " --tables-dir {params.tables} --figures-dir results/figures > {log} 2>&1"
 
 
 rule claims:
@@ -71,6 +73,7 @@ rule claims:
         markdown=report(f"{TABLES}/claims.md", caption="../report/claims.rst", category="Claims"),
     params:
         settings=config_json("report", "faults", "studies"),
+        tables=folder_of("runs"),
     conda:
         "../envs/faultreg.yaml"
     log:
@@ -78,12 +81,13 @@ rule claims:
     benchmark:
         "benchmarks/claims.tsv"
     shell:
-        "faultreg claims --config-json {params.settings:q} --tables-dir {TABLES}"
+        "faultreg claims --config-json {params.settings:q} --tables-dir {params.tables}"
         " --cost {input.cost} --csv {output.csv} --markdown {output.markdown} > {log} 2>&1"
 
 
 rule summary:
     input:
+        runs=rules.aggregate.output.runs,
         tables=rules.aggregate.output,
         claims=rules.claims.output.csv,
         cost=COST_CSV,
@@ -92,6 +96,7 @@ rule summary:
         "results/summary.md",
     params:
         settings=config_json("report"),
+        tables=folder_of("runs"),
     conda:
         "../envs/faultreg.yaml"
     log:
@@ -99,7 +104,7 @@ rule summary:
     benchmark:
         "benchmarks/summary.tsv"
     shell:
-        "faultreg summary --config-json {params.settings:q} --tables-dir {TABLES}"
+        "faultreg summary --config-json {params.settings:q} --tables-dir {params.tables}"
         " --claims {input.claims} --cost {input.cost} --figure {input.figures}"
         " --output {output} > {log} 2>&1"
 
