@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 HELD, NOT_HELD, INCONCLUSIVE = "held", "not held", "inconclusive"
 CLAIM_COLUMNS = ["claim", "comparison", "setting", "fault_rate", "n_pairs", "mean", "ci_low", "ci_high", "threshold", "verdict", "measured"]
 
-SOFTWARE_MITIGATIONS = ("weight clipping", "dropout")
 
 
 @dataclass
@@ -345,12 +344,14 @@ class ClaimBuilder:
             & (self.runs["fault_slices"] == "all") & (self.runs["fault_layers"] == "all")
             & np.isclose(self.runs["sa1_share"], self.context.main_sa1_share)
         ]
+
         values = sorted(sweep.values())
         names = {value: name for name, value in sweep.items()}
         base_rows = self.runs[self.runs["method"] == self.studies["clip_sweep"]["base_method"]]["clip_value"].dropna()
         base_value = float(base_rows.iloc[0]) if not base_rows.empty else values[len(values) // 2]
         smallest, largest = names[values[0]], names[values[-1]]
         middle = names[min(values, key=lambda value: abs(value - base_value))]
+
         claims = []
         for label, probe, rate in (("too small a clip lowers clean accuracy", smallest, 0.0), ("too large a clip loses protection", largest, self.rate)):
             first = runs[(runs["method"] == middle) & np.isclose(runs["fault_rate"], rate)]

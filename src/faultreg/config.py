@@ -82,8 +82,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     faults = filled["faults"]
     if faults["training_rates"] is None:
         faults["training_rates"] = [rate for rate in faults["rates"] if rate > 0]
-    # A stage's config subset carries the sweep methods it needs in its methods section; a full
-    # config gets them here when its methods include the sweep's base method.
+    # A stage's config subset already carries the sweep methods it needs. A full config gets
+    # them here when its methods include the sweep's base method.
     if {"methods", "studies"} <= set(config) and filled["studies"]["clip_sweep"]["base_method"] in filled["methods"]:
         _add_clip_sweep_methods(filled)
 
@@ -228,8 +228,8 @@ def _check_studies(config: dict[str, Any], given: dict[str, Any]) -> None:
     if sweep["enabled"] and sweep["rates"] is not None:
         outside = [rate for rate in sweep["rates"] if float(rate) not in rates]
         require(not outside, f"studies.clip_sweep.rates {outside} are not in faults.rates {rates}; add them there or remove them")
-    # A method list given in the config must name configured methods; the defaults name the
-    # methods of config.yaml and skip those a scenario does not configure.
+    # A method list given in the config must name configured methods. The default lists name
+    # the methods of config.yaml, and methods a scenario does not configure are skipped.
     for study, key in (
         ("exploding_weights", "methods"),
         ("stuck_type", "training_methods"),

@@ -172,7 +172,7 @@ class ReportSettings:
 
 @dataclass(frozen=True)
 class StudyContext:
-    """What the report needs to know of the study beyond the result files.
+    """Study settings the report needs beyond the result files.
 
     ``main_sa1_share`` is faults.sa1_share, the share of the main maps; ``sweep_methods`` maps
     the clip-sweep method names to their clip values.
