@@ -94,9 +94,25 @@ def config_json(*sections, methods=None, studies=None):
         subset["methods"] = {name: config["methods"][name] for name in methods}
     if studies is not None:
         subset["studies"] = {name: config["studies"][name] for name in studies}
-        if "stuck_type" in subset["studies"]:
-            # Resolve the default (the headline rate) here, since the report section is not passed.
-            subset["studies"]["stuck_type"] = {**config["studies"]["stuck_type"], "rates": faultreg.config.stuck_type_rates(config)}
+    return json.dumps(subset, sort_keys=True, separators=(",", ":"))
+
+
+# The keys of each study that its fault maps depend on.
+STUDY_MAP_KEYS = {"stuck_type": ("enabled", "sa1_shares"), "sensitivity": ("enabled", "rate")}
+
+
+def study_map_settings(study):
+    """Return the config subset of a study's map job: its map keys only, rates resolved.
+
+    Changing which methods a study trains or draws leaves the maps, and everything trained on
+    them, untouched.
+    """
+    subset = json.loads(config_json("seed", "model", "crossbar", "faults"))
+    settings = {key: config["studies"][study][key] for key in STUDY_MAP_KEYS[study]}
+    if study == "stuck_type":
+        # The default rates follow report.headline_rate, and the report section is not passed.
+        settings["rates"] = faultreg.config.stuck_type_rates(config)
+    subset["studies"] = {study: settings}
     return json.dumps(subset, sort_keys=True, separators=(",", ":"))
 
 

@@ -27,7 +27,7 @@ if study_map_paths("stuck_type"):
             # Listed in full so a missing map reruns the job; names come from faultreg.studies.
             maps=study_map_paths("stuck_type"),
         params:
-            settings=config_json("seed", "model", "crossbar", "faults", studies=["stuck_type"]),
+            settings=study_map_settings("stuck_type"),
             folder=lambda wildcards, output: str(Path(output.maps[0]).parents[1]),
         conda:
             "../envs/faultreg.yaml"
@@ -47,7 +47,7 @@ if study_map_paths("sensitivity"):
             # Listed in full so a missing map reruns the job; names come from faultreg.studies.
             maps=study_map_paths("sensitivity"),
         params:
-            settings=config_json("seed", "model", "crossbar", "faults", studies=["sensitivity"]),
+            settings=study_map_settings("sensitivity"),
             folder=lambda wildcards, output: str(Path(output.maps[0]).parents[1]),
         conda:
             "../envs/faultreg.yaml"
