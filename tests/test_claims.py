@@ -28,101 +28,15 @@ from faultreg.claims import (
     verdict_gain,
     write_claims,
 )
-from faultreg.config import validate_workflow_config
 from faultreg.cost import build_overhead_table, write_overhead_table
 from faultreg.errors import FaultregError
 from faultreg.figures import load_tables
-from faultreg.report import COST_COLUMNS, HISTORY_COLUMNS, INFERENCE_COLUMNS, OPTIONAL_TRAINING_KEYS, TRAINING_KEYS, read_cost_table
+from faultreg.report import COST_COLUMNS, read_cost_table
 
-SHARE = 0.8
+from study_tables import SHARE, accuracy_row, study_config, training_row, write_tables
+
 SEEDS = (0, 1, 2)
 CHIPS = (0, 1)
-CLIP_VALUES = {"clip": 0.5, "clip_c0.25": 0.25, "clip_c0.5": 0.5, "clip_c1": 1.0}
-
-
-def study_config() -> dict:
-    """Return a validated config: main share 0.8, chips trained at 10 %, a three-value clip sweep."""
-    return validate_workflow_config({
-        "faults": {"rates": [0.0, 0.05, 0.1], "sa1_share": SHARE, "maps_per_rate": 2,
-                   "training_rates": [0.1], "training_chips": 2},
-        "training": {"seeds": list(SEEDS)},
-        "methods": {"baseline": {}, "clip": {"clip_value": 0.5, "range_mode": "clip"}, "dropout": {"dropout": 0.3}},
-        "studies": {
-            "exploding_weights": {"rate": 0.1, "methods": ["baseline", "clip"]},
-            "stuck_type": {"sa1_shares": [0.0, SHARE, 1.0], "rates": [0.05, 0.1], "training_rate": 0.1,
-                           "training_methods": ["baseline", "clip"]},
-            "sensitivity": {"rate": 0.1, "methods": ["baseline", "clip"]},
-            "clip_sweep": {"clip_values": [0.25, 0.5, 1.0], "rates": [0.0, 0.1]},
-            "endurance": {"methods": ["baseline", "clip", "dropout"]},
-        },
-        "report": {"formats": ["png"], "dpi": 50, "headline_rate": 0.1},
-    })
-
-
-def accuracy_row(method: str, accuracy: float, *, seed: int, map_index: int = 0, rate: float = 0.0,
-                 faults: str = "none", share: float = SHARE, slices: str = "all", layers: str = "all") -> dict:
-    """Return one row of accuracy_runs.csv. A same_chip row was trained on the chip it is evaluated on."""
-    same_chip = faults == "same_chip"
-    return {
-        "dataset": "mnist_subset",
-        "model": "mlp",
-        "method": method,
-        "training_faults": faults,
-        "training_fault_rate": rate if same_chip else 0.0,
-        "training_sa1_share": share if same_chip else math.nan,
-        "training_map_index": map_index if same_chip else math.nan,
-        "wear": False,
-        "training_seed": seed,
-        "fault_rate": rate,
-        "sa1_share": share,
-        "fault_slices": slices,
-        "fault_layers": layers,
-        "map_index": map_index,
-        "map_hash": f"{rate:g}-{share:g}-{slices}-{layers}-{map_index}",
-        "accuracy": accuracy,
-        "nonfinite_fraction": 0.0,
-        "diverged": False,
-        "n_test": 1000,
-        "clip_value": CLIP_VALUES.get(method, math.nan),
-    }
-
-
-def training_row(method: str, seed: int, max_abs_weight: float, *, faults: str = "none", rate: float = 0.0,
-                 chip: int | None = None, share: float | None = None, wear: bool = False, diverged: bool = False,
-                 final_faulty_cell_fraction: float = math.nan) -> dict:
-    """Return one row of training_runs.csv."""
-    return {
-        "dataset": "mnist_subset",
-        "model": "mlp",
-        "method": method,
-        "training_faults": faults,
-        "training_fault_rate": rate,
-        "map_index": chip,
-        "training_seed": seed,
-        "diverged": diverged,
-        "diverged_step": 30 if diverged else None,
-        "steps": 100,
-        "epochs_completed": 2,
-        "final_loss": math.nan if diverged else 0.2,
-        "max_abs_weight": max_abs_weight,
-        "wall_time_s": 1.0,
-        "saturated_weight_fraction": 0.0,
-        "final_faulty_cell_fraction": final_faulty_cell_fraction,
-        "final_test_accuracy": math.nan,
-        "training_sa1_share": share,
-        "wear": wear,
-        "worn_cells": 0,
-        "slice_writes": math.nan,
-    }
-
-
-def write_tables(folder: Path, runs: list[dict], training: list[dict]) -> Path:
-    """Write the three tidy tables under the names load_tables reads, with an empty history."""
-    folder.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(runs, columns=list(INFERENCE_COLUMNS)).to_csv(folder / "accuracy_runs.csv", index=False)
-    pd.DataFrame(training, columns=[*TRAINING_KEYS, *OPTIONAL_TRAINING_KEYS]).to_csv(folder / "training_runs.csv", index=False)
-    pd.DataFrame(columns=list(HISTORY_COLUMNS)).to_csv(folder / "training_history.csv", index=False)
-    return folder
 
 
 def write_shipped_costs(folder: Path, config: dict) -> Path:
@@ -232,9 +146,9 @@ def full_runs() -> list[dict]:
         rows.append(accuracy_row("baseline", FREE[seed], seed=seed))
         rows.append(accuracy_row("clip", 0.955, seed=seed))
         # Clip sweep at rate 0 (clean accuracy): c = 0.25 is clearly worse than c = 0.5.
-        rows.append(accuracy_row("clip_c0.25", 0.90, seed=seed))
-        rows.append(accuracy_row("clip_c0.5", 0.96 + 0.001 * seed, seed=seed))
-        rows.append(accuracy_row("clip_c1", 0.965, seed=seed))
+        rows.append(accuracy_row("clip_c0.25", 0.90, seed=seed, clip_value=0.25))
+        rows.append(accuracy_row("clip_c0.5", 0.96 + 0.001 * seed, seed=seed, clip_value=0.5))
+        rows.append(accuracy_row("clip_c1", 0.965, seed=seed, clip_value=1.0))
         for chip in CHIPS:
             key = (seed, chip)
             rows.append(accuracy_row("baseline", BASELINE_CHIP[key], seed=seed, map_index=chip, rate=0.1, faults="same_chip"))
@@ -243,9 +157,9 @@ def full_runs() -> list[dict]:
             rows.append(accuracy_row("clip", CLIP_INFERENCE[key], seed=seed, map_index=chip, rate=0.1))
             rows.append(accuracy_row("dropout", BASELINE_INFERENCE[key] + DROPOUT_GAINS[key], seed=seed, map_index=chip, rate=0.1))
             # Clip sweep at 10 %: c = 1 loses the protection of c = 0.5.
-            rows.append(accuracy_row("clip_c0.25", 0.88, seed=seed, map_index=chip, rate=0.1))
-            rows.append(accuracy_row("clip_c0.5", 0.93, seed=seed, map_index=chip, rate=0.1))
-            rows.append(accuracy_row("clip_c1", 0.60, seed=seed, map_index=chip, rate=0.1))
+            rows.append(accuracy_row("clip_c0.25", 0.88, seed=seed, map_index=chip, rate=0.1, clip_value=0.25))
+            rows.append(accuracy_row("clip_c0.5", 0.93, seed=seed, map_index=chip, rate=0.1, clip_value=0.5))
+            rows.append(accuracy_row("clip_c1", 0.60, seed=seed, map_index=chip, rate=0.1, clip_value=1.0))
             # Stuck type at the largest study rate: SA0 only is far better than SA1 only. Clip has
             # no SA0-only rows, so its stuck-type claim is skipped.
             rows.append(accuracy_row("baseline", 0.90 + 0.01 * chip, seed=seed, map_index=chip, rate=0.1, share=0.0))
@@ -310,7 +224,7 @@ EXPECTED_VERDICTS = [
 @pytest.fixture(scope="module")
 def full_claims(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = tmp_path_factory.mktemp("claims")
-    config = study_config()
+    config = study_config(SEEDS)
     tables = write_tables(folder / "tables", full_runs(), full_training())
     cost_csv = write_shipped_costs(folder, config)
     csv_path, markdown_path = folder / "out" / "claims.csv", folder / "out" / "claims.md"
@@ -493,7 +407,7 @@ def builder_for(folder: Path, runs: list[dict], training: list[dict], costs: pd.
     tables = load_tables(write_tables(folder, runs, training))
     if costs is None:
         costs = pd.DataFrame(columns=list(COST_COLUMNS))
-    return ClaimBuilder(tables, costs, study_config())
+    return ClaimBuilder(tables, costs, study_config(SEEDS))
 
 
 def test_clip_interval_with_three_pairs(tmp_path: Path) -> None:
@@ -561,7 +475,7 @@ def test_all_diverged_chip_runs_count_as_exploding(tmp_path: Path) -> None:
 
 
 def test_missing_runs_inconclusive_or_skipped(tmp_path: Path) -> None:
-    config = study_config()
+    config = study_config(SEEDS)
     # Only the fault-free baseline, no training metrics, and a cost table without hardware rows
     # or weight clipping.
     runs = [accuracy_row("baseline", FREE[seed], seed=seed) for seed in SEEDS]
@@ -586,7 +500,7 @@ def test_missing_runs_inconclusive_or_skipped(tmp_path: Path) -> None:
 
 
 def test_write_claims_needs_the_tables(tmp_path: Path) -> None:
-    config = study_config()
+    config = study_config(SEEDS)
     cost_csv = write_shipped_costs(tmp_path, config)
     with pytest.raises(FaultregError, match="accuracy_runs.csv"):
         write_claims(tmp_path / "absent", cost_csv, config, tmp_path / "claims.csv", tmp_path / "claims.md")

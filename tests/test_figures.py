@@ -13,103 +13,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from faultreg.config import validate_workflow_config
 from faultreg.errors import FaultregError
 from faultreg.figures import FIGURES, draw_figure, load_tables, share_label
-from faultreg.report import HISTORY_COLUMNS, INFERENCE_COLUMNS, OPTIONAL_TRAINING_KEYS, TRAINING_KEYS
 
-SHARE = 0.8
+from study_tables import SHARE, accuracy_row, history_row, study_config, training_row, write_tables
+
 SEEDS = (0, 1)
 MAPS = (0, 1)
 # (seed, map) in the order of the value lists below.
 PAIRS = [(seed, map_index) for seed in SEEDS for map_index in MAPS]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def study_config() -> dict:
-    """Return a validated config: main share 0.8, chips trained at 10 %, a three-value clip sweep."""
-    return validate_workflow_config({
-        "faults": {"rates": [0.0, 0.05, 0.1], "sa1_share": SHARE, "maps_per_rate": 2,
-                   "training_rates": [0.1], "training_chips": 2},
-        "methods": {"baseline": {}, "clip": {"clip_value": 0.5, "range_mode": "clip"}, "dropout": {"dropout": 0.3}},
-        "studies": {
-            "exploding_weights": {"rate": 0.1, "methods": ["baseline", "clip"]},
-            "stuck_type": {"sa1_shares": [0.0, SHARE, 1.0], "rates": [0.05, 0.1], "training_rate": 0.1,
-                           "training_methods": ["baseline", "clip"]},
-            "sensitivity": {"rate": 0.1, "methods": ["baseline", "clip"]},
-            "clip_sweep": {"clip_values": [0.25, 0.5, 1.0], "rates": [0.0, 0.1]},
-            "endurance": {"methods": ["baseline", "clip", "dropout"]},
-        },
-        "report": {"formats": ["png"], "dpi": 50, "headline_rate": 0.1},
-    })
-
-
-def accuracy_row(method: str, accuracy: float, *, seed: int, map_index: int = 0, rate: float = 0.0,
-                 faults: str = "none", share: float = SHARE, training_share: float | None = None,
-                 slices: str = "all", layers: str = "all") -> dict:
-    """Return one row of accuracy_runs.csv. A same_chip row was trained on the chip it is evaluated on."""
-    same_chip = faults == "same_chip"
-    if not same_chip:
-        training_share = math.nan
-    elif training_share is None:
-        training_share = share
-    return {
-        "dataset": "mnist_subset",
-        "model": "mlp",
-        "method": method,
-        "training_faults": faults,
-        "training_fault_rate": rate if same_chip else 0.0,
-        "training_sa1_share": training_share,
-        "training_map_index": map_index if same_chip else math.nan,
-        "wear": False,
-        "training_seed": seed,
-        "fault_rate": rate,
-        "sa1_share": share,
-        "fault_slices": slices,
-        "fault_layers": layers,
-        "map_index": map_index,
-        "map_hash": f"{rate:g}-{share:g}-{slices}-{layers}-{map_index}",
-        "accuracy": accuracy,
-        "nonfinite_fraction": 0.0,
-        "diverged": False,
-        "n_test": 1000,
-        # The clip sweep's clip values must come from the method names, so its rows leave this empty.
-        "clip_value": 0.5 if method == "clip" else math.nan,
-    }
-
-
-def training_row(method: str, seed: int, *, wear: bool, final_test_accuracy: float, slice_writes: float = math.nan) -> dict:
-    """Return one row of training_runs.csv of a run trained without fabrication faults."""
-    return {
-        "dataset": "mnist_subset", "model": "mlp", "method": method, "training_faults": "none",
-        "training_fault_rate": 0.0, "map_index": None, "training_seed": seed, "diverged": False,
-        "diverged_step": None, "steps": 20, "epochs_completed": 1, "final_loss": 0.3, "max_abs_weight": 1.0,
-        "wall_time_s": 1.0, "saturated_weight_fraction": 0.0, "final_faulty_cell_fraction": 0.0,
-        "final_test_accuracy": final_test_accuracy, "training_sa1_share": None, "wear": wear,
-        "worn_cells": 0, "slice_writes": slice_writes,
-    }
-
-
-def history_row(method: str, seed: int, step: int, *, max_abs_weight: float = 1.0, loss: float = 1.0,
-                faulty_cell_fraction: float = 0.5, faults: str = "none", rate: float = 0.0,
-                chip: int | None = None, share: float | None = None, wear: bool = False) -> dict:
-    """Return one logged step of training_history.csv."""
-    return {
-        "step": step, "epoch": 0, "loss": loss, "max_abs_weight": max_abs_weight,
-        "max_abs_stored_weight": min(max_abs_weight, 16.0), "faulty_cell_fraction": faulty_cell_fraction,
-        "dataset": "mnist_subset", "model": "mlp", "method": method, "training_faults": faults,
-        "training_fault_rate": rate, "training_sa1_share": share, "map_index": chip, "wear": wear,
-        "training_seed": seed,
-    }
-
-
-def write_tables(folder: Path, runs: list[dict], training: list[dict], history: list[dict]) -> Path:
-    """Write the three tidy tables under the names load_tables reads."""
-    folder.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(runs, columns=list(INFERENCE_COLUMNS)).to_csv(folder / "accuracy_runs.csv", index=False)
-    pd.DataFrame(training, columns=[*TRAINING_KEYS, *OPTIONAL_TRAINING_KEYS]).to_csv(folder / "training_runs.csv", index=False)
-    pd.DataFrame(history, columns=list(HISTORY_COLUMNS)).to_csv(folder / "training_history.csv", index=False)
-    return folder
 
 
 # --- Synthetic tables ----------------------------------------------------------------------
@@ -188,14 +101,18 @@ FINAL_ACCURACY = {"baseline": [0.90, 0.94], "clip": [0.95, 0.97], "dropout": [0.
 SLICE_WRITES = {"baseline": [100.0, 300.0], "clip": [50.0, 50.0], "dropout": [120.0, 80.0]}  # 200, 50, 100
 
 
+# Short fault-free runs: every training row of the figures has these values.
+SHORT_RUN = {"steps": 20, "epochs_completed": 1, "final_loss": 0.3, "final_faulty_cell_fraction": 0.0}
+
+
 def figure_training() -> list[dict]:
     rows = []
     for method in FINAL_ACCURACY:
         for seed in SEEDS:
             rows.append(training_row(method, seed, wear=True, final_test_accuracy=FINAL_ACCURACY[method][seed],
-                                     slice_writes=SLICE_WRITES[method][seed]))
+                                     slice_writes=SLICE_WRITES[method][seed], **SHORT_RUN))
             # Runs without wear must not enter the endurance figure.
-            rows.append(training_row(method, seed, wear=False, final_test_accuracy=0.1, slice_writes=1e6))
+            rows.append(training_row(method, seed, wear=False, final_test_accuracy=0.1, slice_writes=1e6, **SHORT_RUN))
     return rows
 
 

@@ -114,3 +114,14 @@ rule figures:
         all_figure_files(),
         rules.claims.output,
         rules.summary.output,
+
+
+# One target per figure, named after it: `snakemake sensitivity` draws results/figures/sensitivity.*.
+for figure_name in FIGURE_NAMES:
+
+    rule:
+        name:
+            figure_name
+        input:
+            figure_files(figure_name),
+            f"results/figures/{figure_name}.csv",
