@@ -23,6 +23,7 @@ STREAMS: dict[str, int] = {
     "endurance": 8,
     "dropconnect": 9,
     "fault_injection": 10,
+    "repair": 11,
 }
 
 
