@@ -199,3 +199,27 @@ def test_map_encoding_mismatch_rejected():
     spec = FaultMapSpec(0.0, 0.5, 0, 0, 16, 2, tuple(layer_geometries(model)), encoding="offset")
     with pytest.raises(FaultMapError, match="offset"):
         CrossbarChip(model, FIXED, generate_fault_map(spec))
+
+
+def test_add_stuck_cells_matches_full_rebuild():
+    from faultreg.crossbar import SA0, SA1, stuck_masks
+
+    model = torch.nn.Sequential(torch.nn.Linear(6, 4))
+    storage = StorageSettings(CellFormat(16, 2, "differential"), "fixed", 1.0)
+    chip = CrossbarChip(model, storage)
+    generator = torch.Generator().manual_seed(5)
+    states = chip.layer_states("0")
+    indices = torch.randperm(states.numel(), generator=generator)[:40]
+    stuck = torch.where(torch.rand(40, generator=generator) < 0.7, SA1, SA0).to(torch.int8)
+    chip.add_stuck_cells("0", indices[:25], stuck[:25])
+    chip.add_stuck_cells("0", indices[25:], stuck[25:])
+
+    expected = torch.zeros_like(states)
+    expected.view(-1)[indices] = stuck
+    and_mask, or_mask = chip._masks["0"]
+    expected_and, expected_or = stuck_masks(expected, storage.cell_format)
+    assert torch.equal(chip.layer_states("0"), expected)
+    assert torch.equal(and_mask, expected_and)
+    assert torch.equal(or_mask, expected_or)
+    healthy = (expected == 0).all(dim=1).all(dim=0).to(torch.float32)
+    assert torch.equal(chip._healthy["0"], healthy)

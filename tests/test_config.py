@@ -25,6 +25,10 @@ METHOD_DEFAULTS = {
     "range_mode": None,
     "fault_injection_rate": 0.0,
     "fault_injection_sa1_share": 0.8378,
+    "repair": None,
+    "ecc_correctable_cells": 1,
+    "ecc_check_cells": 3,
+    "spares_per_crossbar": 8,
     "gradient": "straight_through",
 }
 

@@ -170,3 +170,57 @@ def test_row_remapping_moves_faults_to_small_weights():
 def test_unknown_repair_rejected():
     with pytest.raises(ValueError, match="unknown repair"):
         RepairSettings("magic")
+
+
+def small_study(tmp_path):
+    from faultreg.config import validate_config
+
+    return validate_config({
+        "dataset": {"max_train_images": 200, "max_test_images": 100},
+        "model": {"hidden_units": [16]},
+        "training": {"epochs": 2, "batch_size": 50, "seeds": [0]},
+        "methods": {
+            "baseline": {},
+            "ecc": {"repair": "ecc"},
+            "remap": {"repair": "row_remapping"},
+        },
+    })
+
+
+@pytest.mark.parametrize("method", ["ecc", "remap"])
+def test_repaired_training_and_inference_pair_by_chip(tmp_path, method):
+    from faultreg.stages import inject_faults, make_fault_map, train_runs
+
+    config = small_study(tmp_path)
+    map_path = tmp_path / "chip.npz"
+    make_fault_map(config, 0.1, 0, map_path)
+    metrics = train_runs(config, method, [0], [map_path], [tmp_path / method])[0]
+    baseline = train_runs(config, "baseline", [0], [map_path], [tmp_path / "baseline"])[0]
+    # Both runs name the fabricated chip, so they pair up although the repaired run saw fewer faults.
+    assert metrics["map_hash"] == baseline["map_hash"]
+    assert metrics["final_faulty_cell_fraction"] <= baseline["final_faulty_cell_fraction"]
+    if method == "ecc":
+        # Per weight, 16 data and 3 check cells: only a weight with one faulty data cell and no
+        # faulty check cell is corrected, so 16 p (1 - p)**18 of the 16 p faulty data cells per
+        # weight go, 15 % at p = 0.1.
+        expected = baseline["final_faulty_cell_fraction"] * (1 - 0.9**18)
+        assert metrics["final_faulty_cell_fraction"] == pytest.approx(expected, rel=0.1)
+
+    rows = inject_faults(config, [tmp_path / method / "seed0" / "model.pt"], [map_path], tmp_path / "rows.csv")
+    assert len(rows) == 1
+    assert rows["map_hash"].iloc[0] == baseline["map_hash"]
+    if method == "ecc":
+        # Inference installs the same repaired chip that the last epoch was evaluated on. Row
+        # remapping decides again with the final weights, so its chip may differ.
+        assert rows["accuracy"].iloc[0] == metrics["final_test_accuracy"]
+
+
+def test_row_remapping_with_wear_rejected(tmp_path):
+    from faultreg.errors import ConfigError
+    from faultreg.stages import make_fault_map, train_runs
+
+    config = small_study(tmp_path)
+    map_path = tmp_path / "chip.npz"
+    make_fault_map(config, 0.1, 0, map_path)
+    with pytest.raises(ConfigError, match="row remapping"):
+        train_runs(config, "remap", [0], [map_path], [tmp_path / "remap"], wear=True)

@@ -21,6 +21,7 @@ from torch.func import functional_call
 
 from faultreg.crossbar import (
     HEALTHY,
+    SA1,
     CellFormat,
     apply_stuck_masks,
     decode,
@@ -33,6 +34,7 @@ from faultreg.crossbar import (
 from faultreg.faults import FaultMap, check_geometry
 from faultreg.models import crossbar_layers, layer_geometries
 from faultreg.regularizers import DropConnect, FaultInjection
+from faultreg.repair import RepairSettings, effective_map
 
 
 @dataclass(frozen=True)
@@ -139,16 +141,30 @@ class CrossbarChip(nn.Module):
         cell_format = self.storage.cell_format
         return (cell_format.groups, cell_format.slices, *self._modules_by_name()[name].weight.shape)
 
-    def install_fault_map(self, fault_map: FaultMap) -> None:
+    def install_fault_map(self, fault_map: FaultMap, repair: RepairSettings | None = None) -> None:
         """Take the faulty cells of ``fault_map`` and build their masks once, on the model's device.
 
         Works from the list of faulty cells, so its cost grows with the number of faults, not
-        with the number of cells.
+        with the number of cells. With ``repair``, the chip gets the map the repair leaves
+        (row remapping decides with the model's current weights), while ``fault_map_hash`` stays
+        the hash of the fabricated map, so repaired and unrepaired runs pair up by chip.
         """
         check_geometry(fault_map, layer_geometries(self.model), self.storage.cell_format)
+        installed = fault_map
+        if repair is not None:
+            weights = None
+            if repair.needs_weights:
+                modules = self._modules_by_name()
+                weights = {name: self._crossbar_layout(modules[name].weight) for name in self.layer_names}
+            installed = effective_map(fault_map, repair, weights)
         for name in self.layer_names:
-            self._set_faulty_cells(name, *fault_map.faulty_cells(name))
+            self._set_faulty_cells(name, *installed.faulty_cells(name))
         self.fault_map_hash = fault_map.sha256()
+
+    @staticmethod
+    def _crossbar_layout(weight: torch.Tensor) -> np.ndarray:
+        """Return a weight as its (fan-in rows, output columns) crossbar matrix, as numpy."""
+        return weight.detach().reshape(weight.shape[0], -1).T.cpu().numpy()
 
     def clear_faults(self) -> None:
         """Make every cell healthy again, as on a fault-free chip."""
@@ -191,6 +207,32 @@ class CrossbarChip(nn.Module):
         self._masks[name] = stuck_masks(states, self.storage.cell_format)
         # A weight is healthy when none of its cells, in any group or slice, is stuck.
         self._healthy[name] = (states == HEALTHY).all(dim=1).all(dim=0).to(weight.dtype)
+
+    def add_stuck_cells(self, name: str, indices: torch.Tensor, stuck: torch.Tensor) -> None:
+        """Make cells of layer ``name`` stuck in place, updating only the masks they touch.
+
+        ``indices`` are distinct flat indices into :meth:`layer_states` and ``stuck`` their new
+        states (SA0 or SA1). Wear tracking calls this at every step for the few cells that fail
+        there, which a full rebuild of the masks would make slow.
+        """
+        states = self.layer_states(name)
+        states.view(-1)[indices] = stuck
+        cell_format = self.storage.cell_format
+        weights = states[0, 0].numel()
+        group = indices // (cell_format.slices * weights)
+        position = (indices // weights) % cell_format.slices
+        weight = indices % weights
+        bits = torch.bitwise_left_shift(torch.full_like(position, cell_format.slice_max), position * cell_format.bits_per_cell)
+        target = group * weights + weight
+        # Each cell owns distinct bits of its code, so summing the bits per weight equals OR-ing.
+        is_sa1 = stuck == SA1
+        size = cell_format.groups * weights
+        clear = torch.zeros(size, dtype=torch.int64, device=states.device).index_add_(0, target[~is_sa1], bits[~is_sa1])
+        set_bits = torch.zeros(size, dtype=torch.int64, device=states.device).index_add_(0, target[is_sa1], bits[is_sa1])
+        and_mask, or_mask = self._masks[name]
+        and_mask &= ~clear.to(torch.int32).reshape(and_mask.shape)
+        or_mask |= set_bits.to(torch.int32).reshape(or_mask.shape)
+        self._healthy[name].view(-1)[weight] = 0.0
 
     def faulty_cell_counts(self) -> tuple[int, int]:
         """Return (faulty cells, all cells) over every crossbar layer."""

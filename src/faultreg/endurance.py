@@ -53,6 +53,9 @@ class EnduranceSettings:
         return cls(float(endurance["mean_writes"]), float(endurance["coefficient_of_variation"]), float(endurance["sa1_share"]))
 
 
+INT32_MAX = torch.iinfo(torch.int32).max
+
+
 class WearTracker:
     """Count slice writes per cell of a chip and turn worn-out cells stuck.
 
@@ -67,7 +70,9 @@ class WearTracker:
         self.cell_format = chip.storage.cell_format
         mu, sigma = settings.log_normal_parameters()
 
+        self._slice_shifts = torch.arange(self.cell_format.slices, dtype=torch.int32) * self.cell_format.bits_per_cell
         self.lifetimes: dict[str, torch.Tensor] = {}
+        self._thresholds: dict[str, torch.Tensor] = {}
         self.writes: dict[str, torch.Tensor] = {}
         self.last_codes: dict[str, torch.Tensor] = {}
         self.worn_cells = 0
@@ -78,6 +83,17 @@ class WearTracker:
             self.writes[name] = torch.zeros(states.shape, dtype=torch.int32, device=states.device)
             self.last_codes[name] = self._codes(module.weight)
 
+    def _wear_thresholds(self, name: str) -> torch.Tensor:
+        """Return the write count at which each cell of layer ``name`` wears out.
+
+        A cell wears out at its first write count above its lifetime L, floor(L) + 1. Cells that
+        are already stuck never count, so they get the largest int32. Built at the first write,
+        so lifetimes set after construction still apply.
+        """
+        threshold = torch.floor(self.lifetimes[name].double()).add(1).clamp(max=INT32_MAX).to(torch.int32)
+        states = self.chip.layer_states(name)
+        return torch.where(states == HEALTHY, threshold, torch.full_like(threshold, INT32_MAX))
+
     def _codes(self, weight: torch.Tensor) -> torch.Tensor:
         return encode(weight, self.cell_format, self.chip.storage.range_for(weight))
 
@@ -86,27 +102,28 @@ class WearTracker:
 
         Returns the number of cells that became stuck in this write.
         """
-        bits = self.cell_format.bits_per_cell
         new_faults = 0
         with torch.no_grad():
             for name, module in crossbar_layers(self.chip.model):
                 codes = self._codes(module.weight)
                 changed_bits = torch.bitwise_xor(codes, self.last_codes[name])
-                writes = self.writes[name]
-                for position in range(self.cell_format.slices):
-                    slice_changed = ((changed_bits >> (bits * position)) & self.cell_format.slice_max) != 0
-                    writes[:, position] += slice_changed.to(torch.int32)
                 self.last_codes[name] = codes
+                # Slice j of every cell changed when any of its bits did: shape (groups, slices, ...).
+                shifts = self._slice_shifts.to(codes.device).reshape((1, -1) + (1,) * (codes.dim() - 1))
+                slice_changed = (torch.bitwise_right_shift(changed_bits.unsqueeze(1), shifts) & self.cell_format.slice_max) != 0
+                writes = self.writes[name]
+                writes += slice_changed.to(torch.int32)
 
-                states = self.chip.layer_states(name)
-                worn = (writes > self.lifetimes[name]) & (states == HEALTHY)
-                count = int(torch.count_nonzero(worn))
+                if name not in self._thresholds:
+                    self._thresholds[name] = self._wear_thresholds(name)
+                thresholds = self._thresholds[name]
+                worn = torch.nonzero((slice_changed & (writes >= thresholds)).view(-1)).view(-1)
+                count = worn.numel()
                 if count:
-                    type_draw = torch.rand(count, generator=self.generator).to(states.device)
+                    type_draw = torch.rand(count, generator=self.generator).to(writes.device)
                     stuck = torch.where(type_draw < self.settings.sa1_share, SA1, SA0).to(torch.int8)
-                    updated = states.clone()
-                    updated[worn] = stuck
-                    self.chip.set_layer_states(name, updated)
+                    self.chip.add_stuck_cells(name, worn, stuck)
+                    thresholds.view(-1)[worn] = INT32_MAX
                     new_faults += count
         self.worn_cells += new_faults
         return new_faults

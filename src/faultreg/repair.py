@@ -49,7 +49,7 @@ class RepairSettings:
 
     kind: str
     correctable_cells: int = 1
-    check_cells: int = 4
+    check_cells: int = 3
     spares: int = 8
 
     def __post_init__(self) -> None:
@@ -75,8 +75,8 @@ class RepairSettings:
         return cls(
             kind=str(repair),
             correctable_cells=int(method.get("ecc_correctable_cells", 1)),
-            check_cells=int(method.get("ecc_check_cells", 4)),
-            spares=int(method.get("spare_columns", 8)),
+            check_cells=int(method.get("ecc_check_cells", 3)),
+            spares=int(method.get("spares_per_crossbar", 8)),
         )
 
 

@@ -27,6 +27,7 @@ from faultreg.inference import evaluate
 from faultreg.io import atomic_path, write_text_atomic
 from faultreg.models import build_model, crossbar_layers, initialize_weights, layer_geometries, set_dropout_generator
 from faultreg.regularizers import DropConnect, FaultInjection
+from faultreg.repair import RepairSettings
 from faultreg.seeding import torch_generator
 from faultreg.studies import study_maps
 from faultreg.training import train_on_chip
@@ -158,7 +159,9 @@ def _prepare_training(
     set_dropout_generator(model, torch_generator(root_seed, "dropout", training_seed, device=device))
 
     storage = storage_for_method(config["crossbar"], method)
-    chip = CrossbarChip(model, storage, fault_map, mask_stuck_gradients=method["gradient"] == "mask_stuck")
+    chip = CrossbarChip(model, storage, mask_stuck_gradients=method["gradient"] == "mask_stuck")
+    if fault_map is not None:
+        chip.install_fault_map(fault_map, RepairSettings.from_method(method))
     if method["dropconnect"] > 0:
         chip.dropconnect = DropConnect(float(method["dropconnect"]), torch_generator(root_seed, "dropconnect", training_seed, device=device))
     if method["fault_injection_rate"] > 0:
@@ -316,6 +319,19 @@ def train_model(
         description = f"rate {spec.fault_rate:g}, SA1 share {spec.sa1_share:g}, chip {spec.map_index}"
         training_faults, training_fault_rate, training_sa1_share, map_index = "same_chip", spec.fault_rate, spec.sa1_share, spec.map_index
 
+    repair = RepairSettings.from_method(method)
+    before_epoch = None
+    if fault_map is not None and repair is not None and repair.needs_weights:
+        if wear:
+            raise ConfigError(
+                f"method {method_name!r} uses row remapping, which redoes its row assignment every epoch and would "
+                "undo the cells worn out so far; train it without endurance (endurance.enabled false, no --wear)"
+            )
+
+        def before_epoch(epoch: int) -> None:
+            if epoch > 0:
+                chip.install_fault_map(fault_map, repair)
+
     tracker = None
     if wear:
         chip_key = 0 if map_index is None else map_index + 1
@@ -335,6 +351,7 @@ def train_model(
         batch_generator=torch_generator(root_seed, "batch_order", training_seed),
         description=description,
         wear=tracker,
+        before_epoch=before_epoch,
     )
     faulty_cells, cells = chip.faulty_cell_counts()
     saturated = saturated_weight_fraction(chip)
@@ -509,9 +526,10 @@ def inject_faults(config: dict[str, Any], checkpoint_paths: list[Path], fault_ma
                 "which is none of the given maps; pass the map it was trained on"
             )
 
+        repair = RepairSettings.from_method(checkpoint["method_settings"])
         for path in targets:
             fault_map = fault_maps[path]
-            chip.install_fault_map(fault_map)
+            chip.install_fault_map(fault_map, repair)
             if metadata["map_hash"] is not None:
                 _restore_wear(chip, checkpoint.get("worn_cell_states", {}))
             accuracy, nonfinite = evaluate(chip, test_images, test_labels, config["evaluation"]["batch_size"])

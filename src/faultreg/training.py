@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -107,6 +107,7 @@ def train_on_chip(
     batch_generator: torch.Generator,
     description: str = "training",
     wear: WearTracker | None = None,
+    before_epoch: Callable[[int], None] | None = None,
 ) -> TrainingOutcome:
     """Train ``chip.model`` in place and return its history.
 
@@ -114,7 +115,9 @@ def train_on_chip(
     act here, while its dropout is already part of the model. ``protocol`` is the ``training``
     section (epochs, batch_size, learning_rate, momentum, log_every). ``batch_generator`` is a
     CPU generator for the mini-batch order. ``wear``, if given, counts the writes of every step
-    and turns worn-out cells stuck. Tensors must already be on the model's device.
+    and turns worn-out cells stuck. ``before_epoch``, if given, is called with the epoch index
+    before each epoch (row remapping redoes its assignment there). Tensors must already be on
+    the model's device.
     """
     outcome = TrainingOutcome()
     started = time.perf_counter()
@@ -134,6 +137,8 @@ def train_on_chip(
     progress = tqdm(total=protocol["epochs"] * steps_per_epoch, desc=description, unit="step", mininterval=5.0, leave=False)
 
     for epoch in range(protocol["epochs"]):
+        if before_epoch is not None:
+            before_epoch(epoch)
         chip.train()
         order = torch.randperm(num_images, generator=batch_generator).to(train_images.device)
 
