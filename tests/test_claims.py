@@ -210,7 +210,7 @@ EXPECTED_VERDICTS = [
     ("2c.", HELD),
     ("3. dropout adds fault tolerance over baseline (faults at inference only)", HELD),
     ("3. dropout adds fault tolerance over baseline (trained on the faulty chip)", INCONCLUSIVE),
-    ("4.", HELD),
+    ("4a.", HELD),
     ("5. SA1 faults hurt baseline", HELD),
     ("6. Faults in the most significant slice hurt baseline", HELD),
     ("6. Faults in the most significant slice hurt clip", NOT_HELD),
@@ -310,7 +310,7 @@ def test_cost_claims_hold_with_shipped_cost_model(full_claims: dict) -> None:
     clipping = claim_row(frame, "2c.")
     assert clipping["setting"] == "cost"
     assert clipping["verdict"] == HELD
-    comparison = claim_row(frame, "4.")
+    comparison = claim_row(frame, "4a.")
     assert comparison["verdict"] == HELD
     assert comparison["n_pairs"] == 0
 
@@ -487,7 +487,7 @@ def test_missing_runs_inconclusive_or_skipped(tmp_path: Path) -> None:
 
     frame = write_claims(tables, cost_csv, config, csv_path, markdown_path)
 
-    expected = ["1a.", "1b.", "2a.", "2b.", "2c.", "4.", "7. Clip sweep: too small", "7. Clip sweep: too large"]
+    expected = ["1a.", "1b.", "2a.", "2b.", "2c.", "4a.", "7. Clip sweep: too small", "7. Clip sweep: too large"]
     assert len(frame) == len(expected)
     for row, prefix in zip(frame.itertuples(index=False), expected):
         assert row.claim.startswith(prefix)
@@ -505,3 +505,27 @@ def test_write_claims_needs_the_tables(tmp_path: Path) -> None:
     with pytest.raises(FaultregError, match="accuracy_runs.csv"):
         write_claims(tmp_path / "absent", cost_csv, config, tmp_path / "claims.csv", tmp_path / "claims.md")
     assert not (tmp_path / "claims.csv").exists()
+
+
+def test_clip_against_repairs_non_inferiority(tmp_path: Path) -> None:
+    config = study_config(SEEDS)
+    config["methods"]["ecc"] = {**config["methods"]["baseline"], "repair": "ecc"}
+    config["methods"]["duplication"] = {**config["methods"]["baseline"], "repair": "duplication"}
+    runs = []
+    for seed in SEEDS:
+        for chip in CHIPS:
+            # clip 0.90 on every chip; ecc 0.80 (clip far ahead); duplication 0.95 (clip 5 pp behind).
+            runs.append(accuracy_row("clip", 0.90 + 0.001 * seed, seed=seed, map_index=chip, rate=0.1, faults="same_chip"))
+            runs.append(accuracy_row("ecc", 0.80 - 0.002 * chip, seed=seed, map_index=chip, rate=0.1, faults="same_chip"))
+            runs.append(accuracy_row("duplication", 0.95 + 0.001 * chip, seed=seed, map_index=chip, rate=0.1, faults="same_chip"))
+    folder = write_tables(tmp_path, runs, [])
+    builder = ClaimBuilder(load_tables(folder), pd.DataFrame(columns=list(COST_COLUMNS)), config)
+    claims = {claim.claim: claim for claim in builder.accuracy_against_repairs()}
+    ecc = claims["4b. Clipping is at least as accurate as ecc (trained on the faulty chip)"]
+    duplication = claims["4b. Clipping is at least as accurate as duplication (trained on the faulty chip)"]
+    assert ecc.verdict == HELD
+    assert ecc.n_pairs == len(SEEDS) * len(CHIPS)
+    assert duplication.verdict == NOT_HELD
+    assert duplication.threshold == pytest.approx(-0.02)
+    # No inference-only rows: those comparisons have no pairs.
+    assert claims["4b. Clipping is at least as accurate as ecc (faults at inference only)"].verdict == INCONCLUSIVE

@@ -111,7 +111,7 @@ def test_claims_table_has_verdicts(finished_run):
         claims = list(csv.DictReader(handle))
     assert {claim["verdict"] for claim in claims} <= {"held", "not held", "inconclusive"}
     assert any(claim["claim"].startswith("1a.") for claim in claims)
-    assert any(claim["claim"].startswith("4.") and claim["verdict"] == "held" for claim in claims)
+    assert any(claim["claim"].startswith("4a.") and claim["verdict"] == "held" for claim in claims)
 
 
 @pytest.mark.workflow

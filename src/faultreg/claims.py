@@ -262,7 +262,7 @@ class ClaimBuilder:
         software = self.costs[self.costs["kind"] == "software"]
         hardware = self.costs[self.costs["kind"] == "hardware"]
         if software.empty or hardware.empty:
-            return [Claim("4. Software methods beat hardware fixes on cost", "overheads", "cost", None, None, INCONCLUSIVE, "cost table lacks software or hardware rows")]
+            return [Claim("4a. Software methods beat hardware fixes on cost", "overheads", "cost", None, None, INCONCLUSIVE, "cost table lacks software or hardware rows")]
         worst_software_area = float(software["area_overhead_pct"].max())
         worst_software_power = float(software["power_overhead_pct"].max())
         best_hardware_area = float(hardware["area_overhead_pct"].min())
@@ -271,14 +271,43 @@ class ClaimBuilder:
         cheapest = hardware.sort_values("area_overhead_pct").iloc[0]["mitigation"]
         return [
             Claim(
-                "4. Software methods beat hardware fixes on cost",
+                "4a. Software methods beat hardware fixes on cost",
                 "largest software overhead vs smallest hardware overhead per tile (%)",
                 "cost", None, None, verdict,
                 f"software at most +{worst_software_area:.3g} % area and +{worst_software_power:.3g} % power; "
                 f"hardware at least +{best_hardware_area:.3g} % area ({cheapest}) and +{best_hardware_power:.3g} % power. "
-                "Accuracy of the hardware fixes on the same maps is not compared here",
+                "Claim 4b compares their accuracy on the same chips",
             )
         ]
+
+    def accuracy_against_repairs(self) -> list[Claim]:
+        """Claim 4b: clipping is at least as accurate as each hardware repair on the same chips.
+
+        A non-inferiority comparison: held when clipping is surely no more than the margin below
+        the repair, not held when it is surely more than the margin below.
+        """
+        margin = float(self.thresholds["near_fault_free_margin"])
+        repairs = [name for name, method in self.config.get("methods", {}).items() if method.get("repair")]
+        claims = []
+        for repair in repairs:
+            if repair not in self.methods() or "clip" not in self.methods():
+                continue
+            for setting in ("same_chip", "none"):
+                select = self.chip_rows if setting == "same_chip" else self.inference_rows
+                first, second = select("clip", self.rate), select(repair, self.rate)
+                n, mean, low, high = _interval(paired(first, second, ["training_seed", "map_index"]), self.level)
+                where = "trained on the faulty chip" if setting == "same_chip" else "faults at inference only"
+                claims.append(
+                    Claim(
+                        f"4b. Clipping is at least as accurate as {repair} ({where})",
+                        f"clip minus {repair} on the same seeds and chips (accuracy, pp)",
+                        setting, self.rate, -margin, verdict_above(low, high, -margin),
+                        f"clip {_pp(first['accuracy'].mean())} % vs {repair} {_pp(second['accuracy'].mean())} %; "
+                        f"difference {_ci_text(mean, low, high)}; at least as accurate means above -{_pp(margin)} pp",
+                        n, mean, low, high,
+                    )
+                )
+        return claims
 
     def stuck_type(self) -> list[Claim]:
         """Study claim: SA1 faults hurt more than SA0 faults at the same sites."""
@@ -399,7 +428,7 @@ class ClaimBuilder:
     def all(self) -> list[Claim]:
         return (
             self.collapse() + self.clipping() + self.dropout_style() + self.cost_comparison()
-            + self.stuck_type() + self.sensitivity() + self.clip_sweep() + self.endurance()
+            + self.accuracy_against_repairs() + self.stuck_type() + self.sensitivity() + self.clip_sweep() + self.endurance()
         )
 
 

@@ -72,7 +72,7 @@ rule claims:
         csv=f"{TABLES}/claims.csv",
         markdown=report(f"{TABLES}/claims.md", caption="../report/claims.rst", category="Claims"),
     params:
-        settings=config_json("report", "faults", "studies"),
+        settings=config_json("report", "faults", "studies", "methods"),
         tables=folder_of("runs"),
     conda:
         "../envs/faultreg.yaml"
