@@ -27,7 +27,8 @@ METHOD_DEFAULTS = {
     "fault_injection_sa1_share": 0.8378,
     "repair": None,
     "ecc_correctable_cells": 1,
-    "ecc_check_cells": 3,
+    "ecc_codeword_weights": 8,
+    "ecc_check_cells": 5,
     "spares_per_crossbar": 8,
     "gradient": "straight_through",
 }
@@ -49,6 +50,7 @@ def test_shipped_config_validates():
     sweep = {"clip_c0.0625", "clip_c0.125", "clip_c0.25", "clip_c0.5", "clip_c1", "clip_c2", "clip_c4"}
     assert set(config["methods"]) == {
         "baseline", "clip", "clip_fixed", "dropout", "dropconnect", "l2", "clip_dropout", "fault_injection",
+        "ecc", "spare_columns", "row_remapping", "duplication",
     } | sweep
     assert config["methods"]["clip_fixed"]["range_mode"] == "fixed"
     assert config["methods"]["fault_injection"]["fault_injection_rate"] == 0.05

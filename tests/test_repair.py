@@ -26,7 +26,7 @@ def test_ecc_corrects_up_to_k_cells_with_check_cells():
     states[0, 1, 0, 0] = SA0  # weight 1: one faulty data cell and one faulty check cell
     check = np.zeros((1, 2, 3), dtype=np.int8)
     check[0, 1, 2] = SA1
-    repaired = repair_ecc(states, RepairSettings("ecc", correctable_cells=1, check_cells=3), check)
+    repaired = repair_ecc(states, RepairSettings("ecc", correctable_cells=1, check_cells=3, codeword_weights=1), check)
     assert np.all(repaired[0, 0] == HEALTHY)
     assert repaired[0, 1, 0, 0] == SA0
     assert np.array_equal(states[0, 1], repaired[0, 1])
@@ -34,8 +34,30 @@ def test_ecc_corrects_up_to_k_cells_with_check_cells():
 
 def test_ecc_with_zero_correction_changes_nothing_faulty():
     states = np.full((2, 2, 1, 2), SA1, dtype=np.int8)
-    repaired = repair_ecc(states, RepairSettings("ecc", correctable_cells=0, check_cells=0), np.zeros((2, 2, 0), dtype=np.int8))
+    settings = RepairSettings("ecc", correctable_cells=0, check_cells=0, codeword_weights=1)
+    repaired = repair_ecc(states, settings, np.zeros((2, 2, 0), dtype=np.int8))
     assert np.array_equal(repaired, states)
+
+
+def test_ecc_codewords_span_adjacent_weights_of_a_row():
+    # One row of 5 weights in codewords of 2: weights (0, 1), (2, 3) and (4) alone.
+    states = np.zeros((1, 5, 1, 2), dtype=np.int8)
+    states[0, 0, 0, 0] = SA1  # codeword 0: one faulty cell, corrected
+    states[0, 2, 0, 1] = SA0  # codeword 1: two faulty cells, left as they are
+    states[0, 3, 0, 0] = SA1
+    states[0, 4, 0, :] = SA1  # codeword 2: two faulty cells in its single weight
+    check = np.zeros((1, 3, 1), dtype=np.int8)
+    repaired = repair_ecc(states, RepairSettings("ecc", correctable_cells=1, check_cells=1, codeword_weights=2), check)
+    assert np.all(repaired[0, :2] == HEALTHY)
+    assert np.array_equal(repaired[0, 2:], states[0, 2:])
+
+
+def test_ecc_faulty_check_cell_uses_the_budget():
+    states = np.zeros((1, 2, 1, 2), dtype=np.int8)
+    states[0, 1, 0, 0] = SA1
+    check = np.full((1, 1, 1), SA0, dtype=np.int8)
+    repaired = repair_ecc(states, RepairSettings("ecc", correctable_cells=1, check_cells=1, codeword_weights=2), check)
+    assert repaired[0, 1, 0, 0] == SA1
 
 
 def test_spare_columns_replace_worst_columns_while_better():
@@ -110,7 +132,7 @@ def test_ecc_leaves_the_binomial_tail():
     # 16 p - P(X = 1) for X ~ Binomial(16, p).
     rate = 0.05
     fault_map = drawn_map(rate)
-    repaired = effective_map(fault_map, RepairSettings("ecc", correctable_cells=1, check_cells=0))
+    repaired = effective_map(fault_map, RepairSettings("ecc", correctable_cells=1, check_cells=0, codeword_weights=1))
     weights = 200 * 100
     expected = weights * (16 * rate - stats.binom.pmf(1, 16, rate))
     faulty = np.count_nonzero(repaired.states["layer"])
@@ -122,8 +144,8 @@ def test_ecc_leaves_the_binomial_tail():
 def test_check_cells_lower_the_corrected_share():
     rate = 0.1
     fault_map = drawn_map(rate)
-    without = effective_map(fault_map, RepairSettings("ecc", correctable_cells=2, check_cells=0))
-    with_checks = effective_map(fault_map, RepairSettings("ecc", correctable_cells=2, check_cells=8))
+    without = effective_map(fault_map, RepairSettings("ecc", correctable_cells=2, check_cells=0, codeword_weights=1))
+    with_checks = effective_map(fault_map, RepairSettings("ecc", correctable_cells=2, check_cells=8, codeword_weights=1))
     assert np.count_nonzero(with_checks.states["layer"]) > np.count_nonzero(without.states["layer"])
 
 
@@ -181,7 +203,7 @@ def small_study(tmp_path):
         "training": {"epochs": 2, "batch_size": 50, "seeds": [0]},
         "methods": {
             "baseline": {},
-            "ecc": {"repair": "ecc"},
+            "ecc": {"repair": "ecc", "ecc_codeword_weights": 1, "ecc_check_cells": 3},
             "remap": {"repair": "row_remapping"},
         },
     })

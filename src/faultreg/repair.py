@@ -8,11 +8,12 @@ The extra cells a repair adds (spare columns, check cells, a second copy) fail l
 they extend: they are drawn at the map's fault rate and SA1 share from their own seeded
 generator, keyed by the map index and layer.
 
-* ``ecc``: every weight is one codeword, its ``groups * slices`` data cells plus
-  ``check_cells`` check cells. A codeword with at most ``correctable_cells`` faulty cells, check
-  cells included, reads back correctly; a codeword with more is left as it is. This abstracts an
+* ``ecc``: ``codeword_weights`` adjacent weights of one crossbar row (inputs times outputs,
+  row-major) form one codeword, their ``groups * slices`` data cells each plus ``check_cells``
+  check cells. A codeword with at most ``correctable_cells`` faulty cells, check cells
+  included, reads back correctly; a codeword with more is left as it is. This abstracts an
   arithmetic code such as the AN codes of Feinberg, Wang and Ipek (HPCA 2018) to its correction
-  capability per weight.
+  capability per codeword.
 * ``spare_columns``: each crossbar has ``spares`` spare bit lines. The columns with the most
   faulty cells are replaced, worst first, by the spares with the fewest, while a spare has fewer
   faulty cells than the column it replaces.
@@ -49,12 +50,15 @@ class RepairSettings:
 
     kind: str
     correctable_cells: int = 1
-    check_cells: int = 3
+    check_cells: int = 5
+    codeword_weights: int = 8
     spares: int = 8
 
     def __post_init__(self) -> None:
         if self.kind not in REPAIRS:
             raise ValueError(f"unknown repair {self.kind!r}; use one of {', '.join(REPAIRS)}")
+        if self.codeword_weights < 1:
+            raise ValueError(f"a codeword needs at least one weight, got codeword_weights {self.codeword_weights}")
         if self.correctable_cells < 0 or self.check_cells < 0 or self.spares < 0:
             raise ValueError(
                 f"repair parameters must not be negative: correctable_cells {self.correctable_cells}, "
@@ -75,7 +79,8 @@ class RepairSettings:
         return cls(
             kind=str(repair),
             correctable_cells=int(method.get("ecc_correctable_cells", 1)),
-            check_cells=int(method.get("ecc_check_cells", 3)),
+            check_cells=int(method.get("ecc_check_cells", 5)),
+            codeword_weights=int(method.get("ecc_codeword_weights", 8)),
             spares=int(method.get("spares_per_crossbar", 8)),
         )
 
@@ -111,12 +116,20 @@ def _draw_independent(shape: tuple[int, int, int], fault_map: FaultMap, generato
 def repair_ecc(states: np.ndarray, settings: RepairSettings, check_states: np.ndarray) -> np.ndarray:
     """Return the states of one layer after ECC, given the states of its check cells.
 
-    ``states`` has shape (rows, columns, groups, slices) and ``check_states`` (rows, columns,
-    check cells). A weight whose faulty data and check cells number at most
+    ``states`` has shape (rows, columns, groups, slices). Codeword ``k`` of row ``r`` holds the
+    weights ``k * W`` to ``k * W + W - 1`` of that row (W = ``settings.codeword_weights``; the
+    last codeword of a row may be shorter), and ``check_states`` has shape (rows, codewords per
+    row, check cells). A codeword whose faulty data and check cells number at most
     ``settings.correctable_cells`` reads back healthy.
     """
-    faulty = np.count_nonzero(states != HEALTHY, axis=(2, 3)) + np.count_nonzero(check_states != HEALTHY, axis=2)
-    corrected = faulty <= settings.correctable_cells
+    rows, columns = states.shape[:2]
+    width = settings.codeword_weights
+    codewords = -(-columns // width)
+    faulty_weights = np.count_nonzero(states != HEALTHY, axis=(2, 3))
+    padded = np.zeros((rows, codewords * width), dtype=np.int64)
+    padded[:, :columns] = faulty_weights
+    faulty = padded.reshape(rows, codewords, width).sum(axis=2) + np.count_nonzero(check_states != HEALTHY, axis=2)
+    corrected = np.repeat(faulty <= settings.correctable_cells, width, axis=1)[:, :columns]
     repaired = states.copy()
     repaired[corrected] = HEALTHY
     return repaired
@@ -207,10 +220,11 @@ def _repair_layer(
     weights: dict[str, np.ndarray] | None,
 ) -> np.ndarray:
     if settings.kind == "ecc":
+        codewords = -(-layer.columns // settings.codeword_weights)
         if settings.check_cells == 0:
-            check = np.zeros((layer.rows, layer.columns, 0), dtype=np.int8)
+            check = np.zeros((layer.rows, codewords, 0), dtype=np.int8)
         else:
-            check = _draw_independent((layer.rows, layer.columns, settings.check_cells), fault_map, (layer_index, CHECK_KEY))
+            check = _draw_independent((layer.rows, codewords, settings.check_cells), fault_map, (layer_index, CHECK_KEY))
         return repair_ecc(states, settings, check)
 
     if settings.kind == "spare_columns":
