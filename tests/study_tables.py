@@ -143,13 +143,23 @@ def history_row(method: str, seed: int, step: int, *, max_abs_weight: float = 1.
     }
 
 
-def write_tables(folder: Path, runs: list[dict], training: list[dict], history: list[dict] | None = None) -> Path:
-    """Write the three tidy tables under the names load_tables reads and return ``folder``.
+# Table T1 rows of the study config's methods: overhead per tile in percent of area and power.
+METHOD_COSTS = pd.DataFrame({
+    "method": ["baseline", "clip", "dropout"],
+    "area_overhead_pct_tile": [0.0, 0.2, 0.25],
+    "power_overhead_pct_tile": [0.0, 0.18, 0.08],
+})
 
-    Without ``history`` the history table has its header and no rows.
+
+def write_tables(folder: Path, runs: list[dict], training: list[dict], history: list[dict] | None = None) -> Path:
+    """Write the tidy tables and table T1 under the names load_tables reads and return ``folder``.
+
+    Without ``history`` the history table has its header and no rows. Table T1 is
+    :data:`METHOD_COSTS`.
     """
     folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(runs, columns=list(INFERENCE_COLUMNS)).to_csv(folder / "accuracy_runs.csv", index=False)
     pd.DataFrame(training, columns=[*TRAINING_KEYS, *OPTIONAL_TRAINING_KEYS]).to_csv(folder / "training_runs.csv", index=False)
     pd.DataFrame(history or [], columns=list(HISTORY_COLUMNS)).to_csv(folder / "training_history.csv", index=False)
+    METHOD_COSTS.to_csv(folder / "method_costs.csv", index=False)
     return folder

@@ -427,3 +427,100 @@ def test_write_failure_keeps_previous_files(tmp_path: Path, monkeypatch: pytest.
     assert csv_path.read_text(encoding="utf-8") == "old csv\n"
     assert markdown_path.read_text(encoding="utf-8") == "old markdown\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["overhead.csv", "overhead.md"]
+
+
+# ---- costs of the repairs and regularizers the methods use -----------------------------------
+
+
+def test_ecc_check_columns_hand_calc(library: dict) -> None:
+    extra = cost.ecc_check_columns(5, 8, 16, library=library)
+    fraction = 5 / 128
+    # Area: cells f x 96 x 2.5e-5, S&H f x 12 x 0.00004, encoder and decoder 2 x 12 x 6e-5.
+    assert extra.area_mm2 == pytest.approx(fraction * 0.0024 + fraction * 0.00048 + 24 * 6e-5)
+    # Power: cells f x 28.8, ADC f x 192, S&H f x 0.1191936, logic 24 x 0.05.
+    assert extra.power_mw == pytest.approx(fraction * (28.8 + 192 + 0.1191936) + 1.2)
+
+
+def test_ecc_check_columns_within_published_bound(library: dict) -> None:
+    # Feinberg, Wang and Ipek (HPCA 2018) bound AN-code ECC below 4.5 % area and 4.7 % energy.
+    extra = cost.ecc_check_columns(5, 8, 16, library=library)
+    assert 100 * extra.area_mm2 / TILE_AREA_MM2 < 4.5
+    assert 100 * extra.power_mw / TILE_POWER_MW < 4.7
+
+
+def test_ecc_without_check_cells_is_free(library: dict) -> None:
+    assert cost.ecc_check_columns(0, 8, 16, library=library) == cost.AreaPower(0.0, 0.0)
+
+
+def test_duplication_hand_calc(library: dict) -> None:
+    extra = cost.duplication(16, library=library)
+    # Copies: cells 96 x 2.5e-5, S&H 12 x 0.00004, DACs 12 x 0.00017; select table 96 x 1024
+    # bits = 12288 B = 48 output registers.
+    assert extra.area_mm2 == pytest.approx(0.0024 + 0.00048 + 12 * 0.00017 + 48 * 0.00077)
+    # Power: cells 28.8, ADC 192, S&H 0.1191936, DACs 48, select table 48 x 0.23.
+    assert extra.power_mw == pytest.approx(28.8 + 192 + 0.1191936 + 48 + 48 * 0.23)
+
+
+def test_dropconnect_and_fault_injection_hand_calc(library: dict) -> None:
+    dropconnect = cost.dropconnect(library=library)
+    # 96 crossbars x (16 + 8 + 128) bits = 14592 bits = 1824 B = 7.125 output registers.
+    assert dropconnect.area_mm2 == pytest.approx(7.125 * 0.00077)
+    assert dropconnect.power_mw == pytest.approx(7.125 * 0.23)
+    injection = cost.fault_injection(library=library)
+    # Plus one 8-bit SA1-share register per crossbar: 96 B = 0.375 registers.
+    assert injection.area_mm2 == pytest.approx(7.5 * 0.00077)
+
+
+def test_method_components_follow_the_method_entry(library: dict) -> None:
+    crossbar = {**CROSSBAR_SECTION, "encoding": "differential"}
+    both = cost.method_components({"clip_value": 0.5, "dropout": 0.3}, crossbar, library=library)
+    assert [name for name, _ in both] == ["weight_clipping", "dropout"]
+    assert cost.method_components({"weight_decay": 5e-4}, crossbar, library=library) == []
+    ecc = cost.method_components({"repair": "ecc", "ecc_check_cells": 5, "ecc_codeword_weights": 8}, crossbar, library=library)
+    assert ecc == [("ecc_check_columns", cost.ecc_check_columns(5, 8, 16, library=library))]
+    # One group of 8 cells per weight in the offset encoding.
+    offset = cost.method_components({"repair": "duplication"}, {**crossbar, "encoding": "offset"}, library=library)
+    assert offset == [("duplication", cost.duplication(8, library=library))]
+
+
+def test_method_table_levels_and_percentages() -> None:
+    crossbar = {**CROSSBAR_SECTION, "encoding": "differential"}
+    methods = {"baseline": {}, "clip_dropout": {"clip_value": 0.5, "dropout": 0.3}, "spares": {"repair": "spare_columns", "spares_per_crossbar": 8}}
+    table = cost.build_method_table(methods, COST_SECTION, crossbar).set_index("method")
+    assert table.loc["baseline", "kind"] == "none"
+    assert table.loc["baseline", "extra_area_mm2_per_tile"] == 0.0
+    assert table.loc["clip_dropout", "kind"] == "software"
+    assert table.loc["spares", "kind"] == "hardware"
+    spares = cost.spare_columns(8, 128)
+    row = table.loc["spares"]
+    assert row["extra_power_mw_per_tile"] == pytest.approx(spares.power_mw)
+    assert row["extra_power_mw_per_ima"] == pytest.approx(spares.power_mw / 12)
+    assert row["extra_power_mw_per_crossbar"] == pytest.approx(spares.power_mw / 96)
+    assert row["extra_power_mw_per_chip"] == pytest.approx(spares.power_mw * 168)
+    assert row["power_overhead_pct_tile"] == pytest.approx(100 * spares.power_mw / TILE_POWER_MW)
+    assert row["power_overhead_pct_ima"] == pytest.approx(100 * spares.power_mw / 12 / IMA_POWER_MW)
+
+
+def test_cli_writes_method_table(tmp_path: Path) -> None:
+    from faultreg.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"methods": {"baseline": {}, "ecc": {"repair": "ecc"}}}))
+    arguments = ["cost", "--config", str(config), "--csv", str(tmp_path / "c.csv"), "--markdown", str(tmp_path / "c.md")]
+    assert main([*arguments, "--methods-csv", str(tmp_path / "m.csv"), "--methods-markdown", str(tmp_path / "m.md")]) == 0
+    table = pd.read_csv(tmp_path / "m.csv").set_index("method")
+    assert list(table.index) == ["baseline", "ecc"]
+    assert table.loc["ecc", "components"] == "ecc_check_columns"
+    assert "| ecc " in (tmp_path / "m.md").read_text()
+
+
+def test_cli_method_table_needs_both_paths(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from faultreg.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"methods": {"baseline": {}}}))
+    arguments = ["cost", "--config", str(config), "--csv", str(tmp_path / "c.csv"), "--markdown", str(tmp_path / "c.md")]
+    assert main([*arguments, "--methods-csv", str(tmp_path / "m.csv")]) == 2
+    assert "--methods-markdown" in capsys.readouterr().err
+    assert not (tmp_path / "m.csv").exists()
+    assert not (tmp_path / "c.csv").exists()

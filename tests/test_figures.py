@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from faultreg.errors import FaultregError
-from faultreg.figures import FIGURES, draw_figure, load_tables, share_label
+from faultreg.figures import FIGURES, draw_figure, load_tables, pareto_front, share_label
 
 from study_tables import SHARE, accuracy_row, history_row, study_config, training_row, write_tables
 
@@ -331,3 +331,37 @@ def test_share_label() -> None:
     assert share_label(1.0) == "SA1 only"
     assert share_label(0.5) == "SA0:SA1 = 1:1"
     assert share_label(0.8) == "SA0:SA1 = 1:4"
+
+
+def test_pareto_front_by_hand() -> None:
+    cost = pd.Series([0.0, 0.2, 1.0, 5.0, 0.2])
+    accuracy = pd.Series([0.10, 0.90, 0.85, 0.95, 0.90])
+    # Point 2 is beaten by point 1 (cheaper, more accurate). Points 1 and 4 tie, so neither beats
+    # the other and both stay on the front.
+    assert pareto_front(cost, accuracy).tolist() == [True, True, False, True, True]
+
+
+def test_tradeoff_retained_accuracy_and_costs(tmp_path: Path) -> None:
+    config = study_config()
+    runs = []
+    for seed in SEEDS:
+        runs.append(accuracy_row("baseline", 0.9, seed=seed))
+        runs.append(accuracy_row("baseline", 0.09 + 0.01 * seed, seed=seed, rate=0.1, faults="same_chip"))
+        runs.append(accuracy_row("clip", 0.81 + 0.01 * seed, seed=seed, rate=0.1, faults="same_chip"))
+    folder = write_tables(tmp_path, runs, [])
+    draw_figure("tradeoff", folder, tmp_path / "figures", config)
+    data = pd.read_csv(tmp_path / "figures" / "tradeoff.csv")
+    chip = data[data["setting"] == "same_chip"].set_index("method")
+    # Retained accuracy: run accuracy over the seed's fault-free baseline accuracy of 0.9.
+    assert chip.loc["baseline", "mean"] == pytest.approx(np.mean([0.09, 0.10]) / 0.9)
+    assert chip.loc["clip", "mean"] == pytest.approx(np.mean([0.81, 0.82]) / 0.9)
+    assert chip.loc["clip", "area_overhead_pct_tile"] == pytest.approx(0.2)
+    assert bool(chip.loc["clip", "pareto_area"])
+    assert bool(chip.loc["baseline", "pareto_area"])
+
+
+def test_tradeoff_needs_method_costs(tmp_path: Path) -> None:
+    folder = write_tables(tmp_path, [accuracy_row("baseline", 0.9, seed=0)], [])
+    (folder / "method_costs.csv").unlink()
+    with pytest.raises(FaultregError, match="method_costs.csv"):
+        draw_figure("tradeoff", folder, tmp_path / "figures", study_config())

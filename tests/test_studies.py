@@ -117,7 +117,7 @@ def test_exploding_weights_rate_must_be_trained():
 
 def test_figure_names_follow_enabled_studies():
     config = validate_workflow_config({**SMALL, "studies": {"sensitivity": {"enabled": False}}})
-    assert figure_names(config) == ["exploding_weights", "accuracy_vs_fault_rate", "stuck_type", "clip_sweep", "endurance"]
+    assert figure_names(config) == ["exploding_weights", "accuracy_vs_fault_rate", "stuck_type", "clip_sweep", "endurance", "tradeoff"]
 
 
 def test_method_regularizer_ranges():

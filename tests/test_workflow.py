@@ -26,7 +26,7 @@ TINY_SCENARIO = {
     },
     "report": {"headline_rate": 0.1, "formats": ["png"]},
 }
-FIGURES = ["exploding_weights", "accuracy_vs_fault_rate", "stuck_type", "sensitivity", "clip_sweep", "endurance"]
+FIGURES = ["exploding_weights", "accuracy_vs_fault_rate", "stuck_type", "sensitivity", "clip_sweep", "endurance", "tradeoff"]
 NO_STUDIES = {name: {"enabled": False} for name in ["stuck_type", "sensitivity", "clip_sweep", "endurance"]}
 
 
@@ -61,7 +61,7 @@ def test_run_writes_every_result(finished_run):
     summary = (results / "summary.md").read_text()
     assert "baseline" in summary and "(tables/claims.md)" in summary
     for table in ["accuracy_runs.csv", "accuracy_summary.csv", "accuracy_summary.md", "cost_overheads.csv",
-                  "divergence.csv", "claims.csv", "claims.md", "training_history.csv"]:
+                  "divergence.csv", "claims.csv", "claims.md", "training_history.csv", "method_costs.csv"]:
         assert (results / "tables" / table).is_file(), table
     maps = results / "faultmaps" / "mlp"
     # One map at rate 0 (every fault-free chip is the same) and two at rate 0.1.

@@ -85,10 +85,15 @@ def _command_inject(arguments: argparse.Namespace) -> None:
 
 
 def _command_cost(arguments: argparse.Namespace) -> None:
-    from faultreg.cost import build_overhead_table, write_overhead_table
+    from faultreg.cost import build_method_table, build_overhead_table, write_overhead_table
 
     config = _config_from(arguments)
     table = build_overhead_table(config["cost"], config["crossbar"])
+    if (arguments.methods_csv is None) != (arguments.methods_markdown is None):
+        raise ConfigError("give --methods-csv and --methods-markdown together, or neither")
+    if arguments.methods_csv is not None:
+        methods = build_method_table(config["methods"], config["cost"], config["crossbar"])
+        write_overhead_table(methods, arguments.methods_csv, arguments.methods_markdown)
     write_overhead_table(table, arguments.csv, arguments.markdown)
 
 
@@ -201,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arguments(cost)
     cost.add_argument("--csv", type=Path, required=True, help="CSV table to write")
     cost.add_argument("--markdown", type=Path, required=True, help="Markdown table to write")
+    cost.add_argument("--methods-csv", type=Path, default=None, help="table T1 to write: what each configured method adds (CSV)")
+    cost.add_argument("--methods-markdown", type=Path, default=None, help="table T1 as Markdown")
     cost.set_defaults(handler=_command_cost)
 
     aggregate = commands.add_parser("aggregate", help="collect result files into tidy tables and the accuracy and divergence summaries")

@@ -224,6 +224,10 @@ def _check_studies(config: dict[str, Any], given: dict[str, Any]) -> None:
                 config["faults"]["training_chips"] <= config["faults"]["maps_per_rate"],
                 "faults.training_chips exceeds faults.maps_per_rate; lower training_chips",
             )
+    tradeoff = studies["tradeoff"]
+    if tradeoff["enabled"] and tradeoff["rates"] is not None:
+        outside = [rate for rate in tradeoff["rates"] if float(rate) not in rates]
+        require(not outside, f"studies.tradeoff.rates {outside} are not in faults.rates {rates}; add them there or remove them")
     sweep = studies["clip_sweep"]
     if sweep["enabled"] and sweep["rates"] is not None:
         outside = [rate for rate in sweep["rates"] if float(rate) not in rates]

@@ -52,13 +52,15 @@ SAMPLE_HOLD = "sample_hold"
 STORAGE = "output_register"
 # Small control and saturation logic is sized as one 16-bit shift-and-add unit.
 LOGIC = "shift_add"
-MODEL_COMPONENTS = (CROSSBAR, ADC, SAMPLE_HOLD, STORAGE, LOGIC)
+DAC = "dac"
+MODEL_COMPONENTS = (CROSSBAR, ADC, DAC, SAMPLE_HOLD, STORAGE, LOGIC)
 
 SPARE_VALID_BITS = 1
 REMAP_CONTROLLERS_PER_IMA = 1
 CLIPPING_UNITS_PER_IMA = 1
 DROPOUT_LFSR_BITS = 16
 DROPOUT_THRESHOLD_BITS = 8
+ECC_LOGIC_UNITS_PER_IMA = 2
 
 ECC_SOURCE = "Feinberg, Wang, Ipek, HPCA 2018 (published upper bound)"
 COMPONENT_SOURCE = "Estimate from ISAAC components (Shafiee et al., ISCA 2016; PUMA constants.py; Accelergy isaac.py)"
@@ -306,6 +308,88 @@ def an_code_ecc(*, library: Mapping[str, Any] | None = None) -> AreaPower:
     )
 
 
+def _extra_bit_lines(library: Mapping[str, Any], fraction: float) -> AreaPower:
+    """Return the cost per tile of ``fraction`` more bit lines on every crossbar.
+
+    Adds that fraction of the crossbar cells (area and power) and of the sample-and-holds (one
+    per column), and of the ADC power: the ADC count stays fixed, and each ADC, time-multiplexed
+    over the columns, samples that much faster to keep the crossbar read cycle.
+    """
+    cells = _units_cost(library, CROSSBAR, _crossbars_per_tile(library) * fraction)
+    samples = _units_cost(library, SAMPLE_HOLD, _units_per_tile(library, SAMPLE_HOLD) * fraction)
+    adc_power_mw = _units_cost(library, ADC, _units_per_tile(library, ADC)).power_mw * fraction
+    return AreaPower(cells.area_mm2 + samples.area_mm2, cells.power_mw + samples.power_mw + adc_power_mw)
+
+
+def ecc_check_columns(
+    check_cells: int, codeword_weights: int, cells_per_weight: int, *, library: Mapping[str, Any] | None = None
+) -> AreaPower:
+    """Return the extra area and power per tile of ECC with check cells stored beside the data.
+
+    A codeword of ``codeword_weights`` weights of ``cells_per_weight`` cells each gets
+    ``check_cells`` check cells on the same crossbar row, so every crossbar needs a fraction
+    f = check_cells / (codeword_weights * cells_per_weight) more bit lines, priced as in
+    :func:`spare_columns`. Assumption: an encoder on the write path and a syndrome decoder and
+    corrector on the output path of each IMA, each sized as one 16-bit shift-and-add unit, since
+    an AN code encodes by one multiplication by A and decodes by a residue modulo A.
+    """
+    library = _resolve(library)
+    check_cells = _integer(check_cells, "ecc_check_cells", minimum=0)
+    codeword_weights = _integer(codeword_weights, "ecc_codeword_weights", minimum=1)
+    cells_per_weight = _integer(cells_per_weight, "cells per weight", minimum=1)
+    if check_cells == 0:
+        return AreaPower(0.0, 0.0)
+    columns = _extra_bit_lines(library, check_cells / (codeword_weights * cells_per_weight))
+    logic = _units_cost(library, LOGIC, ECC_LOGIC_UNITS_PER_IMA * library["hierarchy"]["imas_per_tile"])
+    return AreaPower(columns.area_mm2 + logic.area_mm2, columns.power_mw + logic.power_mw)
+
+
+def duplication(cells_per_weight: int, *, library: Mapping[str, Any] | None = None) -> AreaPower:
+    """Return the extra area and power per tile of a full second copy of every crossbar.
+
+    The copy brings its own cells, row DACs and column sample-and-holds, and doubles the ADC
+    conversions at a fixed ADC count (each ADC samples twice as fast). A select table with one
+    bit per weight of each crossbar says which copy to read, priced per byte of the output
+    register. Assumption: the copies are read one after the other through the same ADCs, so no
+    ADC is added; reading them at once would instead double the ADC area.
+    """
+    library = _resolve(library)
+    cells_per_weight = _integer(cells_per_weight, "cells per weight", minimum=1)
+    crossbar = library["components"][CROSSBAR]
+    copies = _extra_bit_lines(library, 1.0)
+    dacs = _units_cost(library, DAC, _units_per_tile(library, DAC))
+    select_bits = _crossbars_per_tile(library) * crossbar["rows"] * crossbar["columns"] / cells_per_weight
+    select = _storage_cost(library, select_bits)
+    return AreaPower(copies.area_mm2 + dacs.area_mm2 + select.area_mm2, copies.power_mw + dacs.power_mw + select.power_mw)
+
+
+def dropconnect(*, library: Mapping[str, Any] | None = None) -> AreaPower:
+    """Return the extra area and power per tile of DropConnect masks during on-chip training.
+
+    Assumption: like :func:`dropout`, one 16-bit LFSR and one 8-bit threshold register per
+    crossbar, here gating the read of each weight's cells instead of each input, plus one
+    mask register of one bit per bit line of each crossbar, priced per byte of the output
+    register.
+    """
+    library = _resolve(library)
+    crossbar = library["components"][CROSSBAR]
+    bits = _crossbars_per_tile(library) * (DROPOUT_LFSR_BITS + DROPOUT_THRESHOLD_BITS + crossbar["columns"])
+    return _storage_cost(library, bits)
+
+
+def fault_injection(*, library: Mapping[str, Any] | None = None) -> AreaPower:
+    """Return the extra area and power per tile of injecting random stuck cells in training.
+
+    Assumption: the same mask hardware as :func:`dropconnect`, whose mask forces the selected
+    cells to the all-zero or all-one slice value on read, plus one 8-bit register per crossbar
+    for the SA1 share.
+    """
+    library = _resolve(library)
+    extra = _storage_cost(library, _crossbars_per_tile(library) * DROPOUT_THRESHOLD_BITS)
+    masks = dropconnect(library=library)
+    return AreaPower(masks.area_mm2 + extra.area_mm2, masks.power_mw + extra.power_mw)
+
+
 def spare_columns(spares: int, columns: int | None = None, *, library: Mapping[str, Any] | None = None) -> AreaPower:
     """Return the extra area and power per tile of ``spares`` spare columns on every crossbar.
 
@@ -527,3 +611,105 @@ def write_overhead_table(
         table.to_csv(csv_temporary, index=False, compression=None, encoding="utf-8")
         markdown_temporary.write_text(markdown, encoding="utf-8")
     logger.info("wrote overhead table to %s and %s", csv_path, markdown_path)
+
+
+# ---- cost of each configured method (table T1) ----------------------------------------------
+
+METHOD_COLUMNS = (
+    "method",
+    "kind",
+    "components",
+    "area_overhead_pct_ima",
+    "area_overhead_pct_tile",
+    "power_overhead_pct_ima",
+    "power_overhead_pct_tile",
+    "extra_area_mm2_per_crossbar",
+    "extra_area_mm2_per_ima",
+    "extra_area_mm2_per_tile",
+    "extra_area_mm2_per_chip",
+    "extra_power_mw_per_crossbar",
+    "extra_power_mw_per_ima",
+    "extra_power_mw_per_tile",
+    "extra_power_mw_per_chip",
+)
+
+
+def method_components(
+    method: Mapping[str, Any], crossbar: Mapping[str, Any], *, library: Mapping[str, Any] | None = None
+) -> list[tuple[str, AreaPower]]:
+    """Return (component, cost per tile) of every piece of hardware a method entry needs.
+
+    ``method`` is one entry of the ``methods`` config section and ``crossbar`` the crossbar
+    section (encoding and cell sizes give the cells per weight, rows and columns the array).
+    Weight decay needs no hardware: the digital weight-update unit applies it. Row remapping
+    gets one table entry per crossbar row, because its oracle may move every row.
+    """
+    library = _resolve(library)
+    groups = 2 if crossbar["encoding"] == "differential" else 1
+    cells_per_weight = groups * int(crossbar["weight_bits"]) // int(crossbar["bits_per_cell"])
+    parts: list[tuple[str, AreaPower]] = []
+    if method.get("clip_value") is not None:
+        parts.append(("weight_clipping", weight_clipping(library=library)))
+    if method.get("dropout", 0.0) > 0:
+        parts.append(("dropout", dropout(library=library)))
+    if method.get("dropconnect", 0.0) > 0:
+        parts.append(("dropconnect", dropconnect(library=library)))
+    if method.get("fault_injection_rate", 0.0) > 0:
+        parts.append(("fault_injection", fault_injection(library=library)))
+    repair = method.get("repair")
+    if repair == "ecc":
+        checks = ecc_check_columns(
+            method.get("ecc_check_cells", 5), method.get("ecc_codeword_weights", 8), cells_per_weight, library=library
+        )
+        parts.append(("ecc_check_columns", checks))
+    elif repair == "spare_columns":
+        parts.append(("spare_columns", spare_columns(method.get("spares_per_crossbar", 8), int(crossbar["columns"]), library=library)))
+    elif repair == "row_remapping":
+        rows = int(crossbar["rows"])
+        parts.append(("row_remapping", row_remapping(rows, rows, library=library)))
+    elif repair == "duplication":
+        parts.append(("duplication", duplication(cells_per_weight, library=library)))
+    return parts
+
+
+def build_method_table(methods: Mapping[str, Mapping[str, Any]], cost: Mapping[str, Any], crossbar: Mapping[str, Any]) -> pd.DataFrame:
+    """Build table T1: the area and power each method adds, per crossbar, IMA, tile and chip.
+
+    Every addition is spread evenly over the crossbars and IMAs of a tile, so the per-crossbar
+    and per-IMA numbers are the per-tile ones divided by their counts, and the chip holds
+    ``hierarchy.tiles_per_chip`` tiles. Percentages are relative to one IMA and to one tile
+    (the same as to one chip, whose totals are tiles only).
+    """
+    library = load_component_library(_field(cost, "preset", "cost section"))
+    ima, tile = ima_totals(library=library), tile_totals(library=library)
+    imas = library["hierarchy"]["imas_per_tile"]
+    crossbars = _crossbars_per_tile(library)
+    tiles = library["hierarchy"].get("tiles_per_chip", 1)
+    records = []
+    for name, method in methods.items():
+        parts = method_components(method, crossbar, library=library)
+        area = sum(part.area_mm2 for _, part in parts)
+        power = sum(part.power_mw for _, part in parts)
+        hardware = method.get("repair") is not None
+        software = any(component not in ("ecc_check_columns", "spare_columns", "row_remapping", "duplication") for component, _ in parts)
+        kind = "hardware and software" if hardware and software else "hardware" if hardware else "software" if software else "none"
+        records.append({
+            "method": name,
+            "kind": kind,
+            "components": " + ".join(component for component, _ in parts) or "none",
+            "area_overhead_pct_ima": 100 * area / imas / ima.area_mm2,
+            "area_overhead_pct_tile": 100 * area / tile.area_mm2,
+            "power_overhead_pct_ima": 100 * power / imas / ima.power_mw,
+            "power_overhead_pct_tile": 100 * power / tile.power_mw,
+            "extra_area_mm2_per_crossbar": area / crossbars,
+            "extra_area_mm2_per_ima": area / imas,
+            "extra_area_mm2_per_tile": area,
+            "extra_area_mm2_per_chip": area * tiles,
+            "extra_power_mw_per_crossbar": power / crossbars,
+            "extra_power_mw_per_ima": power / imas,
+            "extra_power_mw_per_tile": power,
+            "extra_power_mw_per_chip": power * tiles,
+        })
+    table = pd.DataFrame.from_records(records, columns=list(METHOD_COLUMNS))
+    table.attrs.update({"ima_area_mm2": ima.area_mm2, "ima_power_mw": ima.power_mw, "tile_area_mm2": tile.area_mm2, "tile_power_mw": tile.power_mw})
+    return table

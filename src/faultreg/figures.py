@@ -346,6 +346,81 @@ def endurance(tables: Mapping[str, pd.DataFrame], config: Mapping[str, Any], set
     return figure, data
 
 
+# --- 7. Accuracy against hardware cost ---------------------------------------------------------
+
+
+def pareto_front(cost: pd.Series, accuracy: pd.Series) -> pd.Series:
+    """Return True for the points that no other point beats: as cheap or cheaper and as accurate or more, one strictly."""
+    points = list(zip(cost.to_numpy(dtype=float), accuracy.to_numpy(dtype=float)))
+    front = []
+    for index, (own_cost, own_accuracy) in enumerate(points):
+        dominated = any(
+            other_cost <= own_cost and other_accuracy >= own_accuracy and (other_cost < own_cost or other_accuracy > own_accuracy)
+            for position, (other_cost, other_accuracy) in enumerate(points)
+            if position != index
+        )
+        front.append(not dominated)
+    return pd.Series(front, index=cost.index)
+
+
+def tradeoff(tables: Mapping[str, pd.DataFrame], config: Mapping[str, Any], settings: ReportSettings, context: StudyContext) -> tuple[Figure, pd.DataFrame]:
+    """Accuracy retained at the study rates against the area and power each method adds.
+
+    Retained accuracy is a run's accuracy over the fault-free accuracy of the baseline with the
+    same training seed, so 100 % means no loss. Cost is the overhead per tile of table T1.
+    """
+    if "method_costs" not in tables:
+        raise FaultregError("method_costs.csv is missing from the tables folder; write it with 'faultreg cost --methods-csv'")
+    study = config["studies"]["tradeoff"]
+    rates = [float(rate) for rate in (study["rates"] or [settings.headline_rate])]
+    runs = main_rows(tables["runs"], context)
+    costs = tables["method_costs"].set_index("method")
+    reference = runs[(runs["method"] == BASELINE) & (runs["training_faults"] == "none") & (runs["fault_rate"] == 0.0)]
+    reference = reference.set_index("training_seed")["accuracy"]
+    retained = runs[runs["method"].isin(costs.index) & _near_any(runs["fault_rate"], rates)]
+    retained = retained.assign(retained=retained["accuracy"] / retained["training_seed"].map(reference))
+    data = _interval_rows(retained, ["training_faults", "fault_rate", "method"], "retained", settings.confidence_level)
+    data = data.merge(costs[["area_overhead_pct_tile", "power_overhead_pct_tile"]], left_on="method", right_index=True)
+    for axis in ("area", "power"):
+        data[f"pareto_{axis}"] = False
+        for _, group in data.groupby(["training_faults", "fault_rate"]):
+            data.loc[group.index, f"pareto_{axis}"] = pareto_front(group[f"{axis}_overhead_pct_tile"], group["mean"])
+    data = data.rename(columns={"training_faults": "setting"})
+
+    panels = [(setting, rate) for rate in rates for setting in ("same_chip", "none")]
+    methods = method_order(data["method"]) if not data.empty else []
+    colors = _palette(methods)
+    figure = Figure(figsize=(12.0, 4.0 * len(panels)), layout="constrained")
+    axes = np.atleast_2d(figure.subplots(len(panels), 2, sharey=True))
+    for row, (setting, rate) in zip(axes, panels):
+        panel = data[(data["setting"] == setting) & np.isclose(data["fault_rate"], rate)]
+        for ax, axis, label in zip(row, ("area", "power"), ("Area overhead per tile (%)", "Power overhead per tile (%)")):
+            x = panel[f"{axis}_overhead_pct_tile"]
+            for _, point in panel.iterrows():
+                error = np.nan_to_num([[100 * (point["mean"] - point["ci_low"])], [100 * (point["ci_high"] - point["mean"])]])
+                ax.errorbar(point[f"{axis}_overhead_pct_tile"], 100 * point["mean"], yerr=error, color=colors[point["method"]],
+                            marker="o", capsize=3, linestyle="none")
+                ax.annotate(point["method"], (point[f"{axis}_overhead_pct_tile"], 100 * point["mean"]), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points")
+            front = panel[panel[f"pareto_{axis}"]].sort_values(f"{axis}_overhead_pct_tile")
+            if not front.empty:
+                ax.step(front[f"{axis}_overhead_pct_tile"], 100 * front["mean"], where="post", color="black",
+                        linestyle="--", linewidth=1.0, label="Pareto front")
+                ax.legend(loc="lower right", frameon=False, fontsize=8)
+            if x.empty:
+                _empty(ax, "no runs")
+            # Overheads run from 0 (no hardware) to tens of percent, so the axis is linear near 0 and logarithmic above 0.1 %.
+            ax.set_xscale("symlog", linthresh=0.1)
+            ax.set_xlabel(label)
+            ax.set_ylim(0.0, 110.0)
+        row[0].set_ylabel(f"Accuracy retained at {100 * rate:g} % faults (%)")
+        row[0].set_title(SETTING_LABELS[setting], loc="left", fontsize=9)
+    figure.suptitle(
+        f"Accuracy retained against hardware cost (100 % = fault-free baseline; {100 * settings.confidence_level:g} % t intervals)"
+    )
+    return figure, data
+
+
 FIGURES: dict[str, Callable[..., tuple[Figure, pd.DataFrame]]] = {
     "exploding_weights": exploding_weights,
     "accuracy_vs_fault_rate": accuracy_vs_fault_rate,
@@ -353,6 +428,7 @@ FIGURES: dict[str, Callable[..., tuple[Figure, pd.DataFrame]]] = {
     "sensitivity": sensitivity,
     "clip_sweep": clip_sweep,
     "endurance": endurance,
+    "tradeoff": tradeoff,
 }
 
 
@@ -360,6 +436,9 @@ def load_tables(tables_dir: Path) -> dict[str, pd.DataFrame]:
     """Read the tidy tables that ``faultreg aggregate`` wrote to ``tables_dir``."""
     names = {"runs": "accuracy_runs.csv", "training": "training_runs.csv", "history": "training_history.csv"}
     tables = {}
+    costs = Path(tables_dir) / "method_costs.csv"
+    if costs.is_file():
+        tables["method_costs"] = pd.read_csv(costs)
     for key, name in names.items():
         path = Path(tables_dir) / name
         if not path.is_file():

@@ -117,5 +117,5 @@ def figure_names(config: dict[str, Any]) -> list[str]:
     """Return the figures the workflow draws: the two main figures plus one per enabled study."""
     studies = config["studies"]
     names = ["exploding_weights", "accuracy_vs_fault_rate"]
-    names += [name for name in ("stuck_type", "sensitivity", "clip_sweep", "endurance") if studies[name]["enabled"]]
+    names += [name for name in ("stuck_type", "sensitivity", "clip_sweep", "endurance", "tradeoff") if studies[name]["enabled"]]
     return names

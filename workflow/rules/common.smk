@@ -55,6 +55,8 @@ HISTORY = "results/training/{dataset}/{model}/{method}/{condition}/seed{seed}/hi
 INFERENCE = "results/inference/{dataset}/{model}/{method}.csv"
 COST_CSV = "results/tables/cost_overheads.csv"
 COST_MARKDOWN = "results/tables/cost_overheads.md"
+METHOD_COSTS_CSV = "results/tables/method_costs.csv"
+METHOD_COSTS_MARKDOWN = "results/tables/method_costs.md"
 TABLES = "results/tables"
 FIGURE_NAMES = faultreg.studies.figure_names(config)
 FIGURE_FORMATS = config["report"]["formats"]
@@ -293,4 +295,5 @@ def final_outputs():
         "results/tables/claims.md",
         "results/tables/accuracy_summary.csv",
         COST_CSV,
+        METHOD_COSTS_CSV,
     ]

@@ -1,4 +1,5 @@
-# Stage 4: area and power overhead of every mitigation, from the component library.
+# Stage 4: area and power overhead of every mitigation, from the component library, and table
+# T1: what each configured method adds per crossbar, IMA, tile and chip.
 
 
 rule cost_model:
@@ -9,8 +10,14 @@ rule cost_model:
             category="Hardware cost",
         ),
         markdown=COST_MARKDOWN,
+        methods_csv=report(
+            METHOD_COSTS_CSV,
+            caption="../report/method_costs.rst",
+            category="Hardware cost",
+        ),
+        methods_markdown=METHOD_COSTS_MARKDOWN,
     params:
-        settings=config_json("cost", "crossbar"),
+        settings=config_json("cost", "crossbar", methods=METHODS),
     conda:
         "../envs/faultreg.yaml"
     log:
@@ -19,7 +26,8 @@ rule cost_model:
         "benchmarks/cost_model.tsv"
     shell:
         "faultreg cost --config-json {params.settings:q}"
-        " --csv {output.csv} --markdown {output.markdown} > {log} 2>&1"
+        " --csv {output.csv} --markdown {output.markdown}"
+        " --methods-csv {output.methods_csv} --methods-markdown {output.methods_markdown} > {log} 2>&1"
 
 
 rule costs:

@@ -41,6 +41,7 @@ rule figure:
         runs=rules.aggregate.output.runs,
         training_runs=rules.aggregate.output.training_runs,
         history=rules.aggregate.output.history,
+        method_costs=METHOD_COSTS_CSV,
     output:
         figures=report(
             expand("results/figures/{{name}}.{ext}", ext=FIGURE_FORMATS),
