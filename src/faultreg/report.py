@@ -845,7 +845,8 @@ def _link_lines(tables_dir: Path, figure_paths: Sequence[Path], summary_path: Pa
         return Path(os.path.relpath(path, base)).as_posix()
 
     names = ["claims.md", "claims.csv", "accuracy_summary.md", "accuracy_summary.csv", "accuracy_runs.csv",
-             "divergence.md", "divergence.csv", "training_runs.csv", "training_history.csv"]
+             "divergence.md", "divergence.csv", "training_runs.csv", "training_history.csv", "method_costs.md",
+             "cost_overheads.md"]
     lines = ["## Files", ""]
     lines += [f"- [{name}]({link(tables_dir / name)})" for name in names]
     lines += [f"- [{path.name}]({link(path)})" for path in figure_paths]
