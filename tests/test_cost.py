@@ -524,3 +524,28 @@ def test_cli_method_table_needs_both_paths(tmp_path: Path, capsys: pytest.Captur
     assert "--methods-markdown" in capsys.readouterr().err
     assert not (tmp_path / "m.csv").exists()
     assert not (tmp_path / "c.csv").exists()
+
+
+def test_adc_resolution_scaling_hand_calc(library: dict) -> None:
+    scaled = cost.with_adc_resolution(library, 6)
+    adc = scaled["components"]["adc"]
+    # 627 um2 at 6 bits; power 2 mW x 1.20 pJ / 1.67 pJ at the same conversion rate.
+    assert adc["area_mm2"] == pytest.approx(626.91e-6)
+    assert adc["power_mw"] == pytest.approx(2.0 * 1.20 / 1.67)
+    assert library["components"]["adc"]["power_mw"] == 2.0
+    unchanged = cost.with_adc_resolution(library, 8)["components"]["adc"]
+    assert unchanged["power_mw"] == pytest.approx(2.0)
+    assert unchanged["area_mm2"] == pytest.approx(0.0012)
+
+
+def test_adc_resolution_without_point_rejected(library: dict) -> None:
+    with pytest.raises(ConfigError, match="adc_bits is 12"):
+        cost.with_adc_resolution(library, 12)
+
+
+def test_overhead_table_follows_adc_bits() -> None:
+    eight = cost.build_overhead_table(COST_SECTION, CROSSBAR_SECTION)
+    four = cost.build_overhead_table({**COST_SECTION, "adc_bits": 4}, CROSSBAR_SECTION)
+    # A cheaper ADC makes the tile smaller, so the same ECC bound costs less in absolute terms.
+    assert four.attrs["tile_power_mw"] < eight.attrs["tile_power_mw"]
+    assert four.attrs["tile_power_mw"] == pytest.approx(TILE_POWER_MW - 96 * 2.0 * (1 - 0.79 / 1.67))

@@ -14,6 +14,7 @@ number and marks values that were not confirmed.
 
 from __future__ import annotations
 
+import copy
 import logging
 import numbers
 import os
@@ -102,6 +103,29 @@ def load_component_library(preset: str = "isaac") -> dict[str, Any]:
     validate_component_library(library, preset)
     logger.debug("loaded component library %s version %s", preset, library["version"])
     return library
+
+
+def with_adc_resolution(library: Mapping[str, Any], bits: int) -> dict[str, Any]:
+    """Return a copy of ``library`` whose ADC has ``bits`` of resolution instead of its own.
+
+    Area is the library's area point for ``bits`` (um2 converted to mm2). Power scales with the
+    conversion energy at the same conversion rate: power(bits) = power * energy(bits) /
+    energy(own bits), where the library's own ADC resolution is the point whose area matches
+    the ADC component. Raises :class:`ConfigError` for a resolution without a point.
+    """
+    points = {int(point["bits"]): point for point in library["adc_resolution_scaling"]["points"]}
+    if bits not in points:
+        raise ConfigError(f"cost.adc_bits is {bits}, but the component library scales the ADC only for {sorted(points)} bits")
+    adc = library["components"][ADC]
+    own = min(points.values(), key=lambda point: abs(point["area_um2"] / 1e6 - adc["area_mm2"]))
+    scaled = copy.deepcopy(dict(library))
+    scaled["components"][ADC] = {
+        **adc,
+        "area_mm2": points[bits]["area_um2"] / 1e6,
+        "power_mw": adc["power_mw"] * points[bits]["conversion_energy_pj"] / own["conversion_energy_pj"],
+        "spec": f"{bits}-bit, scaled from: {adc['spec']}",
+    }
+    return scaled
 
 
 def validate_component_library(library: Any, preset: str) -> None:
@@ -492,7 +516,7 @@ def build_overhead_table(cost: Mapping[str, Any], crossbar: Mapping[str, Any]) -
     components, whose totals are stored in ``table.attrs`` as ``tile_area_mm2`` and
     ``tile_power_mw``. Raises :class:`ConfigError` for a missing or invalid value.
     """
-    library = load_component_library(_field(cost, "preset", "cost section"))
+    library = _library_for(cost)
     spares = _integer(_field(cost, "spare_columns", "cost section"), "cost.spare_columns", minimum=0)
     entries = _integer(_field(cost, "remap_table_entries", "cost section"), "cost.remap_table_entries", minimum=0)
     rows = _integer(_field(crossbar, "rows", "crossbar section"), "crossbar.rows", minimum=1)
@@ -543,6 +567,13 @@ def build_overhead_table(cost: Mapping[str, Any], crossbar: Mapping[str, Any]) -
     table.attrs["tile_area_mm2"] = tile.area_mm2
     table.attrs["tile_power_mw"] = tile.power_mw
     return table
+
+
+def _library_for(cost: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the component library of the cost section, with its ADC resolution applied."""
+    library = load_component_library(_field(cost, "preset", "cost section"))
+    bits = cost.get("adc_bits")
+    return library if bits is None else with_adc_resolution(library, int(bits))
 
 
 def _ecc_basis(library: Mapping[str, Any]) -> str:
@@ -680,7 +711,7 @@ def build_method_table(methods: Mapping[str, Mapping[str, Any]], cost: Mapping[s
     ``hierarchy.tiles_per_chip`` tiles. Percentages are relative to one IMA and to one tile
     (the same as to one chip, whose totals are tiles only).
     """
-    library = load_component_library(_field(cost, "preset", "cost section"))
+    library = _library_for(cost)
     ima, tile = ima_totals(library=library), tile_totals(library=library)
     imas = library["hierarchy"]["imas_per_tile"]
     crossbars = _crossbars_per_tile(library)
