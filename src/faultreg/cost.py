@@ -373,7 +373,7 @@ def duplication(cells_per_weight: int, *, library: Mapping[str, Any] | None = No
 
     The copy brings its own cells, row DACs and column sample-and-holds, and doubles the ADC
     conversions at a fixed ADC count (each ADC samples twice as fast). A select table with one
-    bit per weight of each crossbar says which copy to read, priced per byte of the output
+    bit per weight of each crossbar selects the copy to read, priced per byte of the output
     register. Assumption: the copies are read one after the other through the same ADCs, so no
     ADC is added; reading them at once would instead double the ADC area.
     """
@@ -707,7 +707,7 @@ def build_method_table(methods: Mapping[str, Mapping[str, Any]], cost: Mapping[s
     """Build table T1: the area and power each method adds, per crossbar, IMA, tile and chip.
 
     Every addition is spread evenly over the crossbars and IMAs of a tile, so the per-crossbar
-    and per-IMA numbers are the per-tile ones divided by their counts, and the chip holds
+    and per-IMA numbers are the per-tile ones divided by their counts, and a chip has
     ``hierarchy.tiles_per_chip`` tiles. Percentages are relative to one IMA and to one tile
     (the same as to one chip, whose totals are tiles only).
     """
@@ -723,7 +723,14 @@ def build_method_table(methods: Mapping[str, Mapping[str, Any]], cost: Mapping[s
         power = sum(part.power_mw for _, part in parts)
         hardware = method.get("repair") is not None
         software = any(component not in ("ecc_check_columns", "spare_columns", "row_remapping", "duplication") for component, _ in parts)
-        kind = "hardware and software" if hardware and software else "hardware" if hardware else "software" if software else "none"
+        if hardware and software:
+            kind = "hardware and software"
+        elif hardware:
+            kind = "hardware"
+        elif software:
+            kind = "software"
+        else:
+            kind = "none"
         records.append({
             "method": name,
             "kind": kind,
