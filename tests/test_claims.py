@@ -529,3 +529,28 @@ def test_clip_against_repairs_non_inferiority(tmp_path: Path) -> None:
     assert duplication.threshold == pytest.approx(-0.02)
     # No inference-only rows: those comparisons have no pairs.
     assert claims["4b. Clipping is at least as accurate as ecc (faults at inference only)"].verdict == INCONCLUSIVE
+
+
+def test_method_that_did_not_learn_is_inconclusive(tmp_path: Path) -> None:
+    runs = []
+    for seed in SEEDS:
+        runs.append(accuracy_row("baseline", 0.95, seed=seed))
+        # Dropout stuck at chance even fault-free: 10 %, below the 15 % learning bar.
+        runs.append(accuracy_row("dropout", 0.10, seed=seed))
+        for chip in CHIPS:
+            runs.append(accuracy_row("baseline", 0.05 + 0.01 * chip, seed=seed, map_index=chip, rate=0.1))
+            runs.append(accuracy_row("dropout", 0.30 + 0.01 * chip, seed=seed, map_index=chip, rate=0.1))
+    claims = builder_for(tmp_path, runs, []).dropout_style()
+    inference = next(claim for claim in claims if claim.setting == "none")
+    # The gain of 25 pp would hold, but dropout never learned.
+    assert inference.mean == pytest.approx(0.25)
+    assert inference.verdict == INCONCLUSIVE
+    assert inference.measured.startswith("dropout did not learn even fault-free (10.0 %)")
+
+
+def test_small_differences_keep_two_decimals() -> None:
+    from faultreg.claims import _pp
+
+    assert _pp(-0.0002) == "-0.02"
+    assert _pp(0.0) == "0.0"
+    assert _pp(0.1234) == "12.3"

@@ -248,7 +248,7 @@ def test_check_config_shipped(tmp_path):
         "clip_value": None, "dropout": 0.0, "weight_decay": 0.0, "range_mode": None, "dropconnect": 0.0,
         "fault_injection_rate": 0.0, "fault_injection_sa1_share": 0.8378, "gradient": "straight_through",
         "repair": None, "ecc_correctable_cells": 1, "ecc_codeword_weights": 8, "ecc_check_cells": 5,
-        "spares_per_crossbar": 8,
+        "spares_per_crossbar": 8, "training_rates": None,
     }
 
 

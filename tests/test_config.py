@@ -30,6 +30,7 @@ METHOD_DEFAULTS = {
     "ecc_codeword_weights": 8,
     "ecc_check_cells": 5,
     "spares_per_crossbar": 8,
+    "training_rates": None,
     "gradient": "straight_through",
 }
 

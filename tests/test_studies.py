@@ -125,3 +125,11 @@ def test_method_regularizer_ranges():
         validate_config({"methods": {"baseline": {}, "dc": {"dropconnect": 1.0}}})
     with pytest.raises(ConfigError, match="fault_injection_rate"):
         validate_config({"methods": {"baseline": {}, "fi": {"fault_injection_rate": -0.1}}})
+
+
+def test_method_training_rates_must_be_trained():
+    methods = {**SMALL["methods"], "ecc": {"repair": "ecc", "training_rates": [0.05]}}
+    with pytest.raises(ConfigError, match="methods.ecc.training_rates"):
+        validate_workflow_config({**SMALL, "methods": methods})
+    methods["ecc"]["training_rates"] = [0.1]
+    assert validate_workflow_config({**SMALL, "methods": methods})["methods"]["ecc"]["training_rates"] == [0.1]

@@ -10,6 +10,10 @@ threshold:
 * inconclusive: the interval straddles the threshold, or a needed run is missing.
 
 Cost claims compare fixed numbers of the cost model, so they are held or not held outright.
+
+The ``mean``, ``ci_low``, ``ci_high`` and ``threshold`` columns are in the unit the
+``comparison`` column names (a fraction of test images, a fraction of cells, a log10 ratio or a
+percentage of the tile); the ``measured`` text gives them in percent and percentage points.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 HELD, NOT_HELD, INCONCLUSIVE = "held", "not held", "inconclusive"
 CLAIM_COLUMNS = ["claim", "comparison", "setting", "fault_rate", "n_pairs", "mean", "ci_low", "ci_high", "threshold", "verdict", "measured"]
+# Below this fault-free accuracy (chance plus 5 percentage points for ten classes) a method did
+# not learn, so comparing its fault tolerance with another method's means nothing.
+LEARNED_ACCURACY = 0.15
 
 
 
@@ -103,7 +110,12 @@ def _interval(differences: np.ndarray, level: float) -> tuple[int, float, float,
 
 
 def _pp(value: float) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{100 * value:.1f}"
+    """Format a fraction in percent: one decimal, two below 0.05 so a tiny nonzero value is not shown as 0.0."""
+    if value is None or math.isnan(value):
+        return "n/a"
+    if value != 0 and abs(100 * value) < 0.05:
+        return f"{100 * value:.2f}"
+    return f"{100 * value:.1f}"
 
 
 def _ci_text(mean: float, low: float, high: float, unit: str = "pp") -> str:
@@ -149,6 +161,21 @@ class ClaimBuilder:
     def methods(self) -> set[str]:
         return set(self.runs["method"])
 
+    def not_learned(self, method: str) -> str | None:
+        """Return a note when ``method`` did not learn fault-free (mean accuracy below LEARNED_ACCURACY), else None."""
+        accuracy = self.fault_free_accuracy(method)["accuracy"]
+        if accuracy.empty or accuracy.mean() >= LEARNED_ACCURACY:
+            return None
+        return f"{method} did not learn even fault-free ({_pp(accuracy.mean())} %), so this comparison is not meaningful; "
+
+    def _unless_not_learned(self, claim: Claim, *methods: str) -> Claim:
+        """Mark ``claim`` inconclusive when one of ``methods`` did not learn fault-free."""
+        notes = [note for note in (self.not_learned(method) for method in methods) if note]
+        if notes:
+            claim.verdict = INCONCLUSIVE
+            claim.measured = "".join(notes) + claim.measured
+        return claim
+
     # Claims -----------------------------------------------------------------------------------
 
     def collapse(self) -> list[Claim]:
@@ -160,7 +187,7 @@ class ClaimBuilder:
         claims = [
             Claim(
                 "1a. Training on faulty ReRAM without mitigation collapses",
-                "baseline fault-free minus baseline trained and evaluated on the faulty chip (accuracy, pp)",
+                "baseline fault-free minus baseline trained and evaluated on the faulty chip (accuracy as a fraction)",
                 "same_chip", self.rate, drop_threshold, verdict_above(low, high, drop_threshold),
                 f"accuracy {_pp(reference['accuracy'].mean())} % fault-free, {_pp(chip['accuracy'].mean())} % on the chip; "
                 f"drop {_ci_text(mean, low, high)}; collapse means a drop above {_pp(drop_threshold)} pp",
@@ -208,7 +235,7 @@ class ClaimBuilder:
             claims.append(
                 Claim(
                     f"2{'a' if setting == 'same_chip' else 'b'}. Weight clipping restores near fault-free accuracy ({where})",
-                    "baseline fault-free minus clip on faulty chips (accuracy, pp)",
+                    "baseline fault-free minus clip on faulty chips (accuracy as a fraction)",
                     setting, self.rate, margin, verdict_below(low, high, margin),
                     f"clip {_pp(rows['accuracy'].mean())} % vs fault-free baseline {_pp(reference['accuracy'].mean())} %; "
                     f"shortfall {_ci_text(mean, low, high)}; near means below {_pp(margin)} pp",
@@ -245,16 +272,17 @@ class ClaimBuilder:
                     first, second, keys = self.chip_rows(method, self.rate), self.chip_rows(reference, self.rate), ["training_seed", "map_index"]
                 n, mean, low, high = _interval(paired(first, second, keys), self.level)
                 where = "faults at inference only" if setting == "none" else "trained on the faulty chip"
-                claims.append(
+                claims.append(self._unless_not_learned(
                     Claim(
                         f"3. {method} adds fault tolerance over {reference} ({where})",
-                        f"{method} minus {reference} on the same seeds and maps (accuracy, pp)",
+                        f"{method} minus {reference} on the same seeds and maps (accuracy as a fraction)",
                         setting, self.rate, 0.0, verdict_gain(low, high, margin),
                         f"{method} {_pp(first['accuracy'].mean())} % vs {reference} {_pp(second['accuracy'].mean())} %; "
                         f"gain {_ci_text(mean, low, high)}; not held means a gain below {_pp(margin)} pp",
                         n, mean, low, high,
-                    )
-                )
+                    ),
+                    method, reference,
+                ))
         return claims
 
     def cost_comparison(self) -> list[Claim]:
@@ -297,16 +325,17 @@ class ClaimBuilder:
                 first, second = select("clip", self.rate), select(repair, self.rate)
                 n, mean, low, high = _interval(paired(first, second, ["training_seed", "map_index"]), self.level)
                 where = "trained on the faulty chip" if setting == "same_chip" else "faults at inference only"
-                claims.append(
+                claims.append(self._unless_not_learned(
                     Claim(
                         f"4b. Clipping is at least as accurate as {repair} ({where})",
-                        f"clip minus {repair} on the same seeds and chips (accuracy, pp)",
+                        f"clip minus {repair} on the same seeds and chips (accuracy as a fraction)",
                         setting, self.rate, -margin, verdict_above(low, high, -margin),
                         f"clip {_pp(first['accuracy'].mean())} % vs {repair} {_pp(second['accuracy'].mean())} %; "
                         f"difference {_ci_text(mean, low, high)}; at least as accurate means above -{_pp(margin)} pp",
                         n, mean, low, high,
-                    )
-                )
+                    ),
+                    "clip", repair,
+                ))
         return claims
 
     def stuck_type(self) -> list[Claim]:
@@ -389,7 +418,7 @@ class ClaimBuilder:
             claims.append(
                 Claim(
                     f"7. Clip sweep: {label}",
-                    f"{middle} minus {probe} (accuracy, pp)",
+                    f"{middle} minus {probe} (accuracy as a fraction)",
                     "none", rate, 0.0, verdict_above(low, high, 0.0),
                     f"{middle} {_pp(first['accuracy'].mean())} %, {probe} {_pp(second['accuracy'].mean())} %; difference {_ci_text(mean, low, high)}",
                     n, mean, low, high,
@@ -416,7 +445,7 @@ class ClaimBuilder:
             claims.append(
                 Claim(
                     f"8. {method} wears cells out more slowly than baseline",
-                    "worn-cell fraction of baseline minus method after training (pp of cells)",
+                    "worn-cell fraction of baseline minus method after training (fraction of cells)",
                     "wear", None, 0.0, verdict_above(low, high, 0.0),
                     f"baseline {_pp(reference['final_faulty_cell_fraction'].mean())} % of cells worn, {method} "
                     f"{_pp(rows['final_faulty_cell_fraction'].mean())} %; difference {_ci_text(mean, low, high)}",

@@ -224,6 +224,13 @@ def _check_studies(config: dict[str, Any], given: dict[str, Any]) -> None:
                 config["faults"]["training_chips"] <= config["faults"]["maps_per_rate"],
                 "faults.training_chips exceeds faults.maps_per_rate; lower training_chips",
             )
+    for name, method in methods.items():
+        outside = [rate for rate in method["training_rates"] or [] if float(rate) not in training_rates]
+        require(
+            not outside,
+            f"methods.{name}.training_rates {outside} are not in faults.training_rates {training_rates}; "
+            "add them there or remove them",
+        )
     tradeoff = studies["tradeoff"]
     if tradeoff["enabled"] and tradeoff["rates"] is not None:
         outside = [rate for rate in tradeoff["rates"] if float(rate) not in rates]

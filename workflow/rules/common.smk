@@ -162,7 +162,8 @@ def chipset_maps(chipset):
 
 def chipsets(method):
     """Return every chipset ``method`` trains on: each training rate, plus the stuck-type shares."""
-    names = [chipset_name(rate) for rate in TRAINING_RATES]
+    own_rates = config["methods"][method]["training_rates"]
+    names = [chipset_name(rate) for rate in (TRAINING_RATES if own_rates is None else own_rates)]
     if method in STUCK_TYPE_TRAINING:
         rate = STUCK_TYPE_TRAINING_RATE
         names += [chipset_name(rate, share) for share in STUDIES["stuck_type"]["sa1_shares"] if float(share) != MAIN_SA1_SHARE]
