@@ -103,7 +103,7 @@ def test_empty_config_has_every_section():
     config = validate_config({})
 
     sections = {
-        "seed", "run_methods", "dataset", "model", "crossbar", "faults", "endurance", "training", "methods",
+        "seed", "results_dir", "run_methods", "dataset", "model", "crossbar", "faults", "endurance", "training", "methods",
         "studies", "evaluation", "cost", "report",
     }
     assert set(config) == sections

@@ -209,3 +209,14 @@ def test_fault_model_options_run_end_to_end(tmp_path):
     summary = (tmp_path / "results" / "faultmaps" / "mlp" / "rate0.1_map0.json").read_text()
     assert '"pattern": "clustered"' in summary
     assert '"encoding": "offset"' in summary
+
+
+@pytest.mark.workflow
+def test_results_dir_moves_every_output(tmp_path):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**TINY_SCENARIO, "results_dir": "out/tiny"}))
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    assert "out/tiny/faultmaps/mlp/rate0.1_map0.npz" in log
+    assert "out/tiny/summary.md" in log
+    assert " results/" not in log

@@ -210,8 +210,9 @@ def _check_studies(config: dict[str, Any], given: dict[str, Any]) -> None:
         outside = [rate for rate in stuck_rates if rate not in rates]
         require(
             not outside,
-            f"studies.stuck_type.rates {outside} (null takes report.headline_rate) are not in faults.rates {rates}; "
-            "add them there or set other rates",
+            f"studies.stuck_type.rates {outside}"
+            + (" (null takes report.headline_rate)" if stuck["rates"] is None else "")
+            + f" are not in faults.rates {rates}; add them there or set other rates",
         )
         training_rate = stuck["training_rate"]
         if training_rate is not None and stuck["training_methods"]:

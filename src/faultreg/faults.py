@@ -288,7 +288,10 @@ def load_fault_map(path: str | Path) -> FaultMap:
                 for index, layer in enumerate(spec.layers)
             }
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error, EOFError, json.JSONDecodeError) as error:
-        raise FaultMapError(f"fault map {source} is unreadable or incomplete ({error}); delete it and generate it again") from error
+        # numpy's own message may suggest allow_pickle, which a map file never needs, so only the error type is named.
+        raise FaultMapError(
+            f"fault map {source} is unreadable or incomplete ({type(error).__name__}); delete it and generate it again"
+        ) from error
 
     fault_map = FaultMap(spec=spec, cells=cells)
     actual_hash = fault_map.content_hash()

@@ -46,18 +46,27 @@ ENDURANCE_METHODS = (
     faultreg.config.study_methods(config, STUDIES["endurance"]["methods"]) if STUDIES["endurance"]["enabled"] else []
 )
 
-FAULT_MAP_DIR = "results/faultmaps/{model}"
-FAULT_MAP = "results/faultmaps/{model}/rate{rate}_map{map}.npz"
-RUN_DIR = "results/training/{dataset}/{model}/{method}/{condition}"
-CHECKPOINT = "results/training/{dataset}/{model}/{method}/{condition}/seed{seed}/model.pt"
-METRICS = "results/training/{dataset}/{model}/{method}/{condition}/seed{seed}/metrics.json"
-HISTORY = "results/training/{dataset}/{model}/{method}/{condition}/seed{seed}/history.csv"
-INFERENCE = "results/inference/{dataset}/{model}/{method}.csv"
-COST_CSV = "results/tables/cost_overheads.csv"
-COST_MARKDOWN = "results/tables/cost_overheads.md"
-METHOD_COSTS_CSV = "results/tables/method_costs.csv"
-METHOD_COSTS_MARKDOWN = "results/tables/method_costs.md"
-TABLES = "results/tables"
+# Every output of the workflow lies under results_dir, so each scenario can keep its own folder.
+RESULTS = config["results_dir"].rstrip("/")
+
+
+def in_results(path):
+    """Return ``path`` under the scenario's results folder; wildcards in ``path`` are kept."""
+    return f"{RESULTS}/{path}"
+
+
+FAULT_MAP_DIR = in_results("faultmaps/{model}")
+FAULT_MAP = in_results("faultmaps/{model}/rate{rate}_map{map}.npz")
+RUN_DIR = in_results("training/{dataset}/{model}/{method}/{condition}")
+CHECKPOINT = in_results("training/{dataset}/{model}/{method}/{condition}/seed{seed}/model.pt")
+METRICS = in_results("training/{dataset}/{model}/{method}/{condition}/seed{seed}/metrics.json")
+HISTORY = in_results("training/{dataset}/{model}/{method}/{condition}/seed{seed}/history.csv")
+INFERENCE = in_results("inference/{dataset}/{model}/{method}.csv")
+COST_CSV = in_results("tables/cost_overheads.csv")
+COST_MARKDOWN = in_results("tables/cost_overheads.md")
+METHOD_COSTS_CSV = in_results("tables/method_costs.csv")
+METHOD_COSTS_MARKDOWN = in_results("tables/method_costs.md")
+TABLES = in_results("tables")
 FIGURE_NAMES = faultreg.studies.figure_names(config)
 FIGURE_FORMATS = config["report"]["formats"]
 
@@ -283,18 +292,18 @@ def folder_of(key):
 
 
 def figure_files(name):
-    return expand("results/figures/{name}.{ext}", name=name, ext=FIGURE_FORMATS)
+    return expand(in_results("figures/{name}.{ext}"), name=name, ext=FIGURE_FORMATS)
 
 
 def all_figure_files():
-    return [path for name in FIGURE_NAMES for path in figure_files(name) + [f"results/figures/{name}.csv"]]
+    return [path for name in FIGURE_NAMES for path in figure_files(name) + [in_results(f"figures/{name}.csv")]]
 
 
 def final_outputs():
     return all_figure_files() + [
-        "results/summary.md",
-        "results/tables/claims.md",
-        "results/tables/accuracy_summary.csv",
+        in_results("summary.md"),
+        in_results("tables/claims.md"),
+        in_results("tables/accuracy_summary.csv"),
         COST_CSV,
         METHOD_COSTS_CSV,
     ]

@@ -5,7 +5,7 @@
 rule fault_map:
     output:
         fault_map=FAULT_MAP,
-        summary="results/faultmaps/{model}/rate{rate}_map{map}.json",
+        summary=in_results("faultmaps/{model}/rate{rate}_map{map}.json"),
     params:
         settings=config_json("seed", "model", "crossbar", "faults"),
     conda:

@@ -44,14 +44,15 @@ rule figure:
         method_costs=METHOD_COSTS_CSV,
     output:
         figures=report(
-            expand("results/figures/{{name}}.{ext}", ext=FIGURE_FORMATS),
+            expand(in_results("figures/{{name}}.{ext}"), ext=FIGURE_FORMATS),
             caption="../report/figure.rst",
             category="Figures",
         ),
-        data="results/figures/{name}.csv",
+        data=in_results("figures/{name}.csv"),
     params:
         settings=config_json("report", "faults", "studies"),
         tables=folder_of("runs"),
+        figures=folder_of("data"),
     conda:
         "../envs/faultreg.yaml"
     log:
@@ -60,7 +61,7 @@ rule figure:
         "benchmarks/figure/{name}.tsv"
     shell:
         "faultreg figure --config-json {params.settings:q} --name {wildcards.name}"
-        " --tables-dir {params.tables} --figures-dir results/figures > {log} 2>&1"
+        " --tables-dir {params.tables} --figures-dir {params.figures} > {log} 2>&1"
 
 
 rule claims:
@@ -94,7 +95,7 @@ rule summary:
         cost=COST_CSV,
         figures=[path for name in FIGURE_NAMES for path in figure_files(name)],
     output:
-        "results/summary.md",
+        in_results("summary.md"),
     params:
         settings=config_json("report"),
         tables=folder_of("runs"),
@@ -117,7 +118,7 @@ rule figures:
         rules.summary.output,
 
 
-# One target per figure, named after it: `snakemake sensitivity` draws results/figures/sensitivity.*.
+# One target per figure, named after it: `snakemake sensitivity` draws figures/sensitivity.* in results_dir.
 for figure_name in FIGURE_NAMES:
 
     rule:
@@ -125,4 +126,4 @@ for figure_name in FIGURE_NAMES:
             figure_name
         input:
             figure_files(figure_name),
-            f"results/figures/{figure_name}.csv",
+            in_results(f"figures/{figure_name}.csv"),
