@@ -11,9 +11,9 @@ threshold:
 
 Cost claims compare fixed numbers of the cost model, so they are held or not held outright.
 
-The ``mean``, ``ci_low``, ``ci_high`` and ``threshold`` columns are in the unit the
-``comparison`` column names (a fraction of test images, a fraction of cells, a log10 ratio or a
-percentage of the tile); the ``measured`` text gives them in percent and percentage points.
+The ``mean``, ``ci_low``, ``ci_high`` and ``threshold`` columns are in the unit that the
+``comparison`` column names: a fraction of test images, a fraction of cells, a log10 ratio or a
+percentage of the tile. The ``measured`` text gives them in percent and percentage points.
 """
 
 from __future__ import annotations
