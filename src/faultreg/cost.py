@@ -29,7 +29,13 @@ from faultreg.io import atomic_path
 
 logger = logging.getLogger(__name__)
 
-PRESETS: tuple[str, ...] = ("isaac",)
+def available_presets() -> tuple[str, ...]:
+    """Return the names of the component libraries shipped in the package's data folder."""
+    folder = resources.files("faultreg").joinpath("data")
+    return tuple(sorted(entry.name[: -len(".yaml")] for entry in folder.iterdir() if entry.name.endswith(".yaml")))
+
+
+PRESETS: tuple[str, ...] = available_presets()
 
 REQUIRED_TOP_LEVEL_FIELDS = (
     "version",
@@ -95,8 +101,12 @@ def load_component_library(preset: str = "isaac") -> dict[str, Any]:
     Raises :class:`ConfigError` for an unknown preset, listing the valid ones, and for a library
     file with a missing or invalid field, naming it.
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown cost preset {preset!r} (valid presets: {', '.join(PRESETS)})")
+    presets = available_presets()
+    if preset not in presets:
+        raise ConfigError(
+            f"unknown cost preset {preset!r} (valid presets: {', '.join(presets)}); "
+            "add src/faultreg/data/<preset>.yaml with the fields of isaac.yaml to define one"
+        )
 
     resource = resources.files("faultreg").joinpath(f"data/{preset}.yaml")
     library = yaml.safe_load(resource.read_text(encoding="utf-8"))
@@ -457,7 +467,8 @@ def row_remapping(entries: int, rows: int | None = None, *, library: Mapping[str
     """Return the extra area and power per tile of a row remapping table on every crossbar.
 
     Each crossbar gets a table of ``entries`` entries of ceil(log2(rows)) bits, priced per byte of
-    the output register. Assumption: the remapping is applied while inputs are written into the
+    the output register. NOTE: the test that finds the faulty rows (for example a march test at
+    power-up) is not priced. Assumption: the remapping is applied while inputs are written into the
     IMA's input register, by one controller per IMA sized as one shift-and-add unit (a lookup
     plus an address substitution). Zero entries means no table and no controller.
 
