@@ -210,7 +210,8 @@ EXPECTED_VERDICTS = [
     ("2c.", HELD),
     ("3. dropout adds fault tolerance over baseline (faults at inference only)", HELD),
     ("3. dropout adds fault tolerance over baseline (trained on the faulty chip)", INCONCLUSIVE),
-    ("4a.", HELD),
+    ("4a. Software methods beat hardware fixes on area", HELD),
+    ("4a. Software methods beat hardware fixes on power", HELD),
     ("5. SA1 faults hurt baseline", HELD),
     ("6. Faults in the most significant slice hurt baseline", HELD),
     ("6. Faults in the most significant slice hurt clip", NOT_HELD),
@@ -310,7 +311,7 @@ def test_cost_claims_hold_with_shipped_cost_model(full_claims: dict) -> None:
     clipping = claim_row(frame, "2c.")
     assert clipping["setting"] == "cost"
     assert clipping["verdict"] == HELD
-    comparison = claim_row(frame, "4a.")
+    comparison = claim_row(frame, "4a. Software methods beat hardware fixes on area")
     assert comparison["verdict"] == HELD
     assert comparison["n_pairs"] == 0
 
@@ -480,6 +481,8 @@ def test_missing_runs_inconclusive_or_skipped(tmp_path: Path) -> None:
     # or weight clipping.
     runs = [accuracy_row("baseline", FREE[seed], seed=seed) for seed in SEEDS]
     tables = write_tables(tmp_path / "tables", runs, [])
+    # Without table T1 the cost claims fall back to the per-mitigation table below.
+    (tables / "method_costs.csv").unlink()
     cost_csv = tmp_path / "costs.csv"
     pd.DataFrame([("dropout", "software", 0.0004, 0.1, 0.2, 0.05, "mask generator", "estimate")],
                  columns=list(COST_COLUMNS)).to_csv(cost_csv, index=False)
@@ -554,3 +557,23 @@ def test_small_differences_keep_two_decimals() -> None:
     assert _pp(-0.0002) == "-0.02"
     assert _pp(0.0) == "0.0"
     assert _pp(0.1234) == "12.3"
+
+
+def test_cost_claims_use_table_t1_when_present(tmp_path: Path) -> None:
+    runs = [accuracy_row("baseline", FREE[seed], seed=seed) for seed in SEEDS]
+    tables = write_tables(tmp_path / "tables", runs, [])
+    pd.DataFrame({
+        "method": ["clip", "dropconnect", "ecc"],
+        "kind": ["software", "software", "hardware"],
+        "area_overhead_pct_tile": [0.19, 1.5, 0.42],
+        "power_overhead_pct_tile": [0.18, 0.5, 2.98],
+    }).to_csv(tables / "method_costs.csv", index=False)
+    builder = ClaimBuilder(load_tables(tables), pd.DataFrame(columns=list(COST_COLUMNS)), study_config(SEEDS))
+    area, power = builder.cost_comparison()
+    # DropConnect's 1.5 % area exceeds ECC's 0.42 %, while every software power is below 2.98 %.
+    assert area.verdict == NOT_HELD
+    assert "dropconnect" in area.measured and "ecc" in area.measured
+    assert power.verdict == HELD
+    clipping = builder.clipping()[-1]
+    assert clipping.verdict == HELD
+    assert clipping.measured.startswith("+0.19 % area, +0.18 % power")

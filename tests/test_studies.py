@@ -133,3 +133,26 @@ def test_method_training_rates_must_be_trained():
         validate_workflow_config({**SMALL, "methods": methods})
     methods["ecc"]["training_rates"] = [0.1]
     assert validate_workflow_config({**SMALL, "methods": methods})["methods"]["ecc"]["training_rates"] == [0.1]
+
+
+def test_ecc_needs_enough_check_cells():
+    # 8 weights x 16 cells + 4 check cells = 132 cells: one error among 132 x 3 wrong values plus
+    # none needs log2(397) = 8.6, so 9 bits, but 4 two-bit cells hold only 8.
+    methods = {**SMALL["methods"], "ecc": {"repair": "ecc", "ecc_check_cells": 4}}
+    with pytest.raises(ConfigError, match="needs at least 9 check bits"):
+        validate_workflow_config({**SMALL, "methods": methods})
+    methods["ecc"]["ecc_check_cells"] = 5
+    assert validate_workflow_config({**SMALL, "methods": methods})["methods"]["ecc"]["ecc_check_cells"] == 5
+    methods["ecc"] = {"repair": "ecc", "ecc_check_cells": 0, "ecc_correctable_cells": 0}
+    assert validate_workflow_config({**SMALL, "methods": methods})
+
+
+def test_spare_columns_must_match_cost_model():
+    methods = {**SMALL["methods"], "spares": {"repair": "spare_columns", "spares_per_crossbar": 16}}
+    with pytest.raises(ConfigError, match="cost.spare_columns is 8"):
+        validate_workflow_config({**SMALL, "methods": methods})
+
+
+def test_unknown_cost_preset_stops_validation():
+    with pytest.raises(ConfigError, match="cost.preset is 'nosuch'"):
+        validate_workflow_config({**SMALL, "cost": {"preset": "nosuch", "remap_table_entries": 32}})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -257,6 +258,43 @@ def _check_studies(config: dict[str, Any], given: dict[str, Any]) -> None:
         )
 
 
+def _check_repairs_and_cost(config: dict[str, Any]) -> None:
+    """Check the cost preset and that each repair is a design that can exist.
+
+    An ECC codeword of n cells that corrects k stuck cells, each of which can read any of its
+    2**b - 1 wrong values, needs distinct syndromes for every such error pattern: at least
+    log2(sum over i <= k of C(n, i) (2**b - 1)**i) check bits (the Hamming bound).
+    """
+    preset = config["cost"]["preset"]
+    presets = sorted(entry.name[: -len(".yaml")] for entry in resources.files("faultreg").joinpath("data").iterdir() if entry.name.endswith(".yaml"))
+    if preset not in presets:
+        raise ConfigError(
+            f"cost.preset is {preset!r}, but the component libraries are {presets}; "
+            "pick one or add src/faultreg/data/<preset>.yaml"
+        )
+    crossbar = config["crossbar"]
+    bits = int(crossbar["bits_per_cell"])
+    groups = 2 if crossbar["encoding"] == "differential" else 1
+    cells_per_weight = groups * int(crossbar["weight_bits"]) // bits
+    for name, method in config["methods"].items():
+        if method["repair"] == "ecc":
+            check_cells, correctable = method["ecc_check_cells"], method["ecc_correctable_cells"]
+            cells = method["ecc_codeword_weights"] * cells_per_weight + check_cells
+            patterns = sum(math.comb(cells, errors) * (2**bits - 1) ** errors for errors in range(correctable + 1))
+            needed = math.log2(patterns)
+            if check_cells * bits < needed:
+                raise ConfigError(
+                    f"methods.{name}: correcting {correctable} stuck cell(s) in a codeword of {cells} cells needs at least "
+                    f"{math.ceil(needed)} check bits, but ecc_check_cells {check_cells} holds {check_cells * bits}; "
+                    f"raise ecc_check_cells to {math.ceil(needed / bits)} or lower ecc_correctable_cells"
+                )
+        if method["repair"] == "spare_columns" and method["spares_per_crossbar"] != config["cost"]["spare_columns"]:
+            raise ConfigError(
+                f"methods.{name}.spares_per_crossbar is {method['spares_per_crossbar']} but cost.spare_columns is "
+                f"{config['cost']['spare_columns']}; set them equal so the cost table prices the simulated design"
+            )
+
+
 def stuck_type_rates(config: dict[str, Any]) -> list[float]:
     """Return the fault rates of the stuck-type study (report.headline_rate when not set)."""
     rates = config["studies"]["stuck_type"]["rates"]
@@ -307,6 +345,7 @@ def validate_workflow_config(config: dict[str, Any]) -> dict[str, Any]:
     if validated["studies"]["clip_sweep"]["base_method"] in methods or sweep_given:
         _add_clip_sweep_methods(validated)
     _check_studies(validated, config if isinstance(config, dict) else {})
+    _check_repairs_and_cost(validated)
     return validated
 
 

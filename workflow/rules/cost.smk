@@ -3,6 +3,9 @@
 
 
 rule cost_model:
+    input:
+        # The component library is an input, so editing it redoes the cost tables and what uses them.
+        library=COST_LIBRARY,
     output:
         csv=report(
             COST_CSV,

@@ -70,6 +70,7 @@ rule claims:
         training_runs=rules.aggregate.output.training_runs,
         history=rules.aggregate.output.history,
         cost=COST_CSV,
+        method_costs=METHOD_COSTS_CSV,
     output:
         csv=f"{TABLES}/claims.csv",
         markdown=report(f"{TABLES}/claims.md", caption="../report/claims.rst", category="Claims"),
