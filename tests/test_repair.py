@@ -246,3 +246,31 @@ def test_row_remapping_with_wear_rejected(tmp_path):
     make_fault_map(config, 0.1, 0, map_path)
     with pytest.raises(ConfigError, match="row remapping"):
         train_runs(config, "remap", [0], [map_path], [tmp_path / "remap"], wear=True)
+
+
+def test_inject_repairs_each_map_once_with_same_rows(tmp_path):
+    import torch
+
+    from faultreg.datasets import load_dataset
+    from faultreg.faults import load_fault_map
+    from faultreg.inference import evaluate
+    from faultreg.stages import _load_evaluation_chip, inject_faults, make_fault_map, train_runs
+
+    config = small_study(tmp_path)
+    maps = [tmp_path / "a.npz", tmp_path / "b.npz"]
+    make_fault_map(config, 0.02, 0, maps[0])
+    make_fault_map(config, 0.05, 1, maps[1])
+    train_runs(config, "ecc", [0, 1], [None], [tmp_path / "ecc"])
+    checkpoints = [tmp_path / "ecc" / f"seed{seed}" / "model.pt" for seed in (0, 1)]
+    rows = inject_faults(config, checkpoints, maps, tmp_path / "rows.csv")
+
+    # Checkpoint-major order, and each accuracy equals a separate repair and evaluation.
+    assert rows["training_seed"].tolist() == [0, 0, 1, 1]
+    assert rows["fault_rate"].tolist() == [0.02, 0.05, 0.02, 0.05]
+    data = load_dataset(config["dataset"], config["seed"])
+    images, labels = torch.from_numpy(data.test_images), torch.from_numpy(data.test_labels)
+    for row, (checkpoint_path, map_path) in zip(rows.itertuples(), [(c, m) for c in checkpoints for m in maps]):
+        _, chip = _load_evaluation_chip(checkpoint_path, data, torch.device("cpu"))
+        chip.install_fault_map(load_fault_map(map_path), RepairSettings("ecc", correctable_cells=1, check_cells=3, codeword_weights=1))
+        accuracy, _ = evaluate(chip, images, labels, config["evaluation"]["batch_size"])
+        assert row.accuracy == accuracy

@@ -141,17 +141,22 @@ class CrossbarChip(nn.Module):
         cell_format = self.storage.cell_format
         return (cell_format.groups, cell_format.slices, *self._modules_by_name()[name].weight.shape)
 
-    def install_fault_map(self, fault_map: FaultMap, repair: RepairSettings | None = None) -> None:
+    def install_fault_map(
+        self, fault_map: FaultMap, repair: RepairSettings | None = None, repaired: FaultMap | None = None
+    ) -> None:
         """Take the faulty cells of ``fault_map`` and build their masks once, on the model's device.
 
         Works from the list of faulty cells, so its cost grows with the number of faults, not
         with the number of cells. With ``repair``, the chip gets the map the repair leaves
         (row remapping decides with the model's current weights), while ``fault_map_hash`` stays
         the hash of the fabricated map, so repaired and unrepaired runs pair up by chip.
+        ``repaired`` is that map when the caller already computed it for another model.
         """
         check_geometry(fault_map, layer_geometries(self.model), self.storage.cell_format)
         installed = fault_map
-        if repair is not None:
+        if repaired is not None:
+            installed = repaired
+        elif repair is not None:
             weights = None
             if repair.needs_weights:
                 modules = self._modules_by_name()

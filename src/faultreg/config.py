@@ -258,6 +258,12 @@ def _check_studies(config: dict[str, Any], given: dict[str, Any]) -> None:
         )
 
 
+def available_cost_presets() -> list[str]:
+    """Return the names of the component libraries shipped as ``data/<preset>.yaml``."""
+    folder = resources.files("faultreg").joinpath("data")
+    return sorted(entry.name[: -len(".yaml")] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
 def _check_repairs_and_cost(config: dict[str, Any]) -> None:
     """Check the cost preset and that each repair is a design that can exist.
 
@@ -266,7 +272,7 @@ def _check_repairs_and_cost(config: dict[str, Any]) -> None:
     log2(sum over i <= k of C(n, i) (2**b - 1)**i) check bits (the Hamming bound).
     """
     preset = config["cost"]["preset"]
-    presets = sorted(entry.name[: -len(".yaml")] for entry in resources.files("faultreg").joinpath("data").iterdir() if entry.name.endswith(".yaml"))
+    presets = available_cost_presets()
     if preset not in presets:
         raise ConfigError(
             f"cost.preset is {preset!r}, but the component libraries are {presets}; "

@@ -24,18 +24,11 @@ from typing import Any, Mapping, NamedTuple
 import pandas as pd
 import yaml
 
+from faultreg.config import available_cost_presets
 from faultreg.errors import ConfigError
 from faultreg.io import atomic_path
 
 logger = logging.getLogger(__name__)
-
-def available_presets() -> tuple[str, ...]:
-    """Return the names of the component libraries shipped in the package's data folder."""
-    folder = resources.files("faultreg").joinpath("data")
-    return tuple(sorted(entry.name[: -len(".yaml")] for entry in folder.iterdir() if entry.name.endswith(".yaml")))
-
-
-PRESETS: tuple[str, ...] = available_presets()
 
 REQUIRED_TOP_LEVEL_FIELDS = (
     "version",
@@ -101,7 +94,7 @@ def load_component_library(preset: str = "isaac") -> dict[str, Any]:
     Raises :class:`ConfigError` for an unknown preset, listing the valid ones, and for a library
     file with a missing or invalid field, naming it.
     """
-    presets = available_presets()
+    presets = available_cost_presets()
     if preset not in presets:
         raise ConfigError(
             f"unknown cost preset {preset!r} (valid presets: {', '.join(presets)}); "

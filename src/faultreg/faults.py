@@ -193,31 +193,49 @@ class FaultMap:
         return {"cells": cells, "sa0": sa0, "sa1": sa1}
 
 
+def draw_layer_states(
+    spec: FaultMapSpec,
+    layer: LayerGeometry,
+    fault_draws: np.random.Generator,
+    type_draws: np.random.Generator,
+) -> np.ndarray:
+    """Draw the states of one layer under ``spec`` from the given generators.
+
+    Applies the spec's pattern, rate and SA1 share, and its restriction to target layers and
+    slice positions. Returns shape ``(rows, columns, groups, slices)``.
+    """
+    mapping = spec.layer_mapping(layer)
+    if spec.target_layers is not None and layer.name not in spec.target_layers:
+        return np.zeros((layer.rows, layer.columns, mapping.cell_format.groups, mapping.cell_format.slices), dtype=np.int8)
+
+    grids = draw_crossbars(
+        spec.pattern,
+        mapping.crossbars,
+        spec.crossbar_rows,
+        spec.crossbar_columns,
+        spec.fault_rate,
+        spec.sa1_share,
+        fault_draws=fault_draws,
+        type_draws=type_draws,
+        cluster_size=spec.cluster_size,
+    )
+    layer_states = mapping.states_from_crossbars(grids)
+    if spec.slice_positions is not None:
+        excluded = [position for position in range(mapping.cell_format.slices) if position not in spec.slice_positions]
+        layer_states[..., excluded] = HEALTHY
+    return layer_states
+
+
 def generate_fault_map(spec: FaultMapSpec) -> FaultMap:
     """Draw the cell states of ``spec`` with generators derived from its seed and map index."""
     states: dict[str, np.ndarray] = {}
     for layer_index, layer in enumerate(spec.layers):
-        mapping = spec.layer_mapping(layer)
-        if spec.target_layers is not None and layer.name not in spec.target_layers:
-            states[layer.name] = np.zeros((layer.rows, layer.columns, mapping.cell_format.groups, mapping.cell_format.slices), dtype=np.int8)
-            continue
-
-        grids = draw_crossbars(
-            spec.pattern,
-            mapping.crossbars,
-            spec.crossbar_rows,
-            spec.crossbar_columns,
-            spec.fault_rate,
-            spec.sa1_share,
+        states[layer.name] = draw_layer_states(
+            spec,
+            layer,
             fault_draws=numpy_generator(spec.root_seed, "fault_map", spec.map_index, layer_index, 0),
             type_draws=numpy_generator(spec.root_seed, "fault_map", spec.map_index, layer_index, 1),
-            cluster_size=spec.cluster_size,
         )
-        layer_states = mapping.states_from_crossbars(grids)
-        if spec.slice_positions is not None:
-            excluded = [position for position in range(mapping.cell_format.slices) if position not in spec.slice_positions]
-            layer_states[..., excluded] = HEALTHY
-        states[layer.name] = layer_states
     return FaultMap(spec=spec, states=states)
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from faultreg.crossbar import HEALTHY
-from faultreg.faults import FaultMap, LayerGeometry
+from faultreg.faults import FaultMap, LayerGeometry, draw_layer_states
 from faultreg.mapping import LayerMapping
 from faultreg.patterns import draw_crossbars
 from faultreg.seeding import numpy_generator
@@ -239,16 +239,10 @@ def _repair_layer(
         return repair_row_remapping(states, mapping, per_cell)
 
     spec = fault_map.spec
-    grids = draw_crossbars(
-        spec.pattern, mapping.crossbars, mapping.crossbar_rows, mapping.crossbar_columns, spec.fault_rate, spec.sa1_share,
+    copy = draw_layer_states(
+        spec,
+        layer,
         fault_draws=numpy_generator(spec.root_seed, "repair", spec.map_index, layer_index, COPY_FAULT_KEY),
         type_draws=numpy_generator(spec.root_seed, "repair", spec.map_index, layer_index, COPY_TYPE_KEY),
-        cluster_size=spec.cluster_size,
     )
-    copy = mapping.states_from_crossbars(grids)
-    if spec.slice_positions is not None:
-        excluded = [position for position in range(mapping.cell_format.slices) if position not in spec.slice_positions]
-        copy[..., excluded] = HEALTHY
-    if spec.target_layers is not None and layer.name not in spec.target_layers:
-        copy[...] = HEALTHY
     return repair_duplication(states, copy)

@@ -27,7 +27,7 @@ from faultreg.inference import evaluate
 from faultreg.io import atomic_path, write_text_atomic
 from faultreg.models import build_model, crossbar_layers, initialize_weights, layer_geometries, set_dropout_generator
 from faultreg.regularizers import DropConnect, FaultInjection
-from faultreg.repair import RepairSettings
+from faultreg.repair import RepairSettings, effective_map
 from faultreg.seeding import torch_generator
 from faultreg.studies import study_maps
 from faultreg.training import train_on_chip
@@ -484,12 +484,59 @@ def _restriction_label(values: tuple[Any, ...] | None) -> str:
     return "all" if values is None else "+".join(str(value) for value in values)
 
 
+def _load_evaluation_chip(checkpoint_path: Path, dataset: Dataset, device: torch.device) -> tuple[dict[str, Any], CrossbarChip]:
+    """Return a checkpoint and a chip carrying its model, checking that the data sets agree."""
+    checkpoint = load_checkpoint(checkpoint_path)
+    metadata = checkpoint["metadata"]
+    if dataset.name != metadata["dataset"]:
+        raise ConfigError(f"checkpoint {checkpoint_path} was trained on {metadata['dataset']} but the config selects {dataset.name}")
+    model = build_model(checkpoint["model_settings"], dropout=float(checkpoint["method_settings"]["dropout"]))
+    model.load_state_dict(checkpoint["state_dict"])
+    model.to(device)
+    return checkpoint, CrossbarChip(model, StorageSettings.from_dict(metadata["storage"]))
+
+
+def _inference_row(checkpoint: dict[str, Any], chip: CrossbarChip, fault_map: FaultMap, accuracy: float, nonfinite: float, n_test: int) -> dict[str, Any]:
+    """Return the tidy row of one model evaluated on one map."""
+    metadata = checkpoint["metadata"]
+    storage = chip.storage
+    spec = fault_map.spec
+    return {
+        "dataset": metadata["dataset"],
+        "model": metadata["model"],
+        "method": metadata["method"],
+        "training_faults": metadata["training_faults"],
+        "training_fault_rate": metadata["training_fault_rate"],
+        "training_sa1_share": metadata.get("training_sa1_share"),
+        "training_map_index": metadata["map_index"],
+        "wear": bool(metadata.get("wear", False)),
+        "training_seed": metadata["training_seed"],
+        "fault_rate": spec.fault_rate,
+        "sa1_share": spec.sa1_share,
+        "fault_slices": _restriction_label(spec.slice_positions),
+        "fault_layers": _restriction_label(spec.target_layers),
+        "map_index": spec.map_index,
+        "map_hash": chip.fault_map_hash,
+        "accuracy": accuracy,
+        "nonfinite_fraction": nonfinite,
+        "diverged": bool(metadata["diverged"]),
+        "n_test": n_test,
+        "weight_bits": storage.cell_format.weight_bits,
+        "bits_per_cell": storage.cell_format.bits_per_cell,
+        "encoding": storage.cell_format.encoding,
+        "range_mode": storage.range_mode,
+        "clip_value": checkpoint["method_settings"].get("clip_value"),
+    }
+
+
 def inject_faults(config: dict[str, Any], checkpoint_paths: list[Path], fault_map_paths: list[Path], output: Path) -> pd.DataFrame:
     """Evaluate trained models on fault maps and write one tidy row per (model, map) to ``output``.
 
     A model trained fault-free is evaluated on every given map. A model trained on a faulty chip
     is evaluated only on the given map of that chip (same SHA-256), with the cells it wore out in
-    training restored; that map must be among the given ones. Each map file is read once.
+    training restored. That map must be among the given ones. Each map file is read once, and a
+    repair that does not depend on the weights is applied once per map for all fault-free models.
+    Rows come in the order of the checkpoints, then of the maps.
     """
     if not fault_map_paths:
         raise ConfigError("no fault maps given; pass at least one --fault-map")
@@ -501,71 +548,49 @@ def inject_faults(config: dict[str, Any], checkpoint_paths: list[Path], fault_ma
     dataset = load_dataset(config["dataset"], int(config["seed"]))
     test_images = torch.from_numpy(dataset.test_images).to(device)
     test_labels = torch.from_numpy(dataset.test_labels).to(device)
+    n_test = int(test_labels.shape[0])
+    batch_size = config["evaluation"]["batch_size"]
     fault_maps = {Path(path): load_fault_map(path) for path in fault_map_paths}
     paths_by_hash = {fault_map.sha256(): path for path, fault_map in fault_maps.items()}
+    rows: dict[int, list[dict[str, Any]]] = {index: [] for index in range(len(checkpoint_paths))}
 
-    rows = []
-    for checkpoint_path in tqdm(checkpoint_paths, desc="models", unit="model", mininterval=5.0, leave=False):
-        checkpoint = load_checkpoint(checkpoint_path)
-        metadata = checkpoint["metadata"]
-        if dataset.name != metadata["dataset"]:
-            raise ConfigError(f"checkpoint {checkpoint_path} was trained on {metadata['dataset']} but the config selects {dataset.name}")
-        model = build_model(checkpoint["model_settings"], dropout=float(checkpoint["method_settings"]["dropout"]))
-        model.load_state_dict(checkpoint["state_dict"])
-        model.to(device)
-        storage = StorageSettings.from_dict(metadata["storage"])
-        chip = CrossbarChip(model, storage)
-
-        if metadata["map_hash"] is None:
-            targets = list(fault_maps)
-        elif metadata["map_hash"] in paths_by_hash:
-            targets = [paths_by_hash[metadata["map_hash"]]]
-        else:
+    # Chip-trained models meet one map each, so they are loaded, evaluated and dropped in turn.
+    # Fault-free models (one per seed) stay loaded while the loop below walks the maps.
+    fault_free = []
+    for index, checkpoint_path in enumerate(tqdm(checkpoint_paths, desc="models", unit="model", mininterval=5.0, leave=False)):
+        checkpoint, chip = _load_evaluation_chip(checkpoint_path, dataset, device)
+        map_hash = checkpoint["metadata"]["map_hash"]
+        if map_hash is None:
+            fault_free.append((index, checkpoint, chip))
+            continue
+        if map_hash not in paths_by_hash:
             raise ConfigError(
-                f"model {checkpoint_path} was trained on the chip with hash {metadata['map_hash'][:12]}, "
+                f"model {checkpoint_path} was trained on the chip with hash {map_hash[:12]}, "
                 "which is none of the given maps; pass the map it was trained on"
             )
+        fault_map = fault_maps[paths_by_hash[map_hash]]
+        chip.install_fault_map(fault_map, RepairSettings.from_method(checkpoint["method_settings"]))
+        _restore_wear(chip, checkpoint.get("worn_cell_states", {}))
+        accuracy, nonfinite = evaluate(chip, test_images, test_labels, batch_size)
+        rows[index].append(_inference_row(checkpoint, chip, fault_map, accuracy, nonfinite, n_test))
+        logger.info("evaluated %s on its own chip: accuracy %.4f", checkpoint_path, accuracy)
 
-        repair = RepairSettings.from_method(checkpoint["method_settings"])
-        for path in targets:
-            fault_map = fault_maps[path]
-            chip.install_fault_map(fault_map, repair)
-            if metadata["map_hash"] is not None:
-                _restore_wear(chip, checkpoint.get("worn_cell_states", {}))
-            accuracy, nonfinite = evaluate(chip, test_images, test_labels, config["evaluation"]["batch_size"])
-            spec = fault_map.spec
-            rows.append(
-                {
-                    "dataset": metadata["dataset"],
-                    "model": metadata["model"],
-                    "method": metadata["method"],
-                    "training_faults": metadata["training_faults"],
-                    "training_fault_rate": metadata["training_fault_rate"],
-                    "training_sa1_share": metadata.get("training_sa1_share"),
-                    "training_map_index": metadata["map_index"],
-                    "wear": bool(metadata.get("wear", False)),
-                    "training_seed": metadata["training_seed"],
-                    "fault_rate": spec.fault_rate,
-                    "sa1_share": spec.sa1_share,
-                    "fault_slices": _restriction_label(spec.slice_positions),
-                    "fault_layers": _restriction_label(spec.target_layers),
-                    "map_index": spec.map_index,
-                    "map_hash": chip.fault_map_hash,
-                    "accuracy": accuracy,
-                    "nonfinite_fraction": nonfinite,
-                    "diverged": bool(metadata["diverged"]),
-                    "n_test": int(test_labels.shape[0]),
-                    "weight_bits": storage.cell_format.weight_bits,
-                    "bits_per_cell": storage.cell_format.bits_per_cell,
-                    "encoding": storage.cell_format.encoding,
-                    "range_mode": storage.range_mode,
-                    "clip_value": checkpoint["method_settings"].get("clip_value"),
-                }
-            )
-            logger.debug("%s on map %s: accuracy %.4f", metadata["method"], path, accuracy)
-        logger.info("evaluated %s on %d maps", checkpoint_path, len(targets))
+    for path, fault_map in tqdm(fault_maps.items(), desc="maps", unit="map", mininterval=5.0, leave=False):
+        repaired: dict[RepairSettings, FaultMap] = {}
+        for index, checkpoint, chip in fault_free:
+            repair = RepairSettings.from_method(checkpoint["method_settings"])
+            if repair is not None and not repair.needs_weights:
+                if repair not in repaired:
+                    repaired[repair] = effective_map(fault_map, repair)
+                chip.install_fault_map(fault_map, repair, repaired=repaired[repair])
+            else:
+                chip.install_fault_map(fault_map, repair)
+            accuracy, nonfinite = evaluate(chip, test_images, test_labels, batch_size)
+            rows[index].append(_inference_row(checkpoint, chip, fault_map, accuracy, nonfinite, n_test))
+            logger.debug("%s on map %s: accuracy %.4f", checkpoint["metadata"]["method"], path, accuracy)
+    logger.info("evaluated %d fault-free models on %d maps", len(fault_free), len(fault_maps))
 
-    table = pd.DataFrame(rows, columns=INFERENCE_COLUMNS)
+    table = pd.DataFrame([row for index in range(len(checkpoint_paths)) for row in rows[index]], columns=INFERENCE_COLUMNS)
     with atomic_path(output) as temporary:
         table.to_csv(temporary, index=False)
     return table
