@@ -33,7 +33,8 @@ def test_bernoulli_positions_edge_cases():
 def test_bernoulli_positions_are_distinct_sorted_and_in_range():
     positions = bernoulli_positions(100_000, 0.3, generator(1))
     assert torch.all(positions[1:] > positions[:-1])
-    assert int(positions.min()) >= 0 and int(positions.max()) < 100_000
+    assert int(positions.min()) >= 0
+    assert int(positions.max()) < 100_000
 
 
 def test_bernoulli_positions_count_is_binomial():
@@ -61,9 +62,9 @@ def test_dropconnect_keep_scale_values_and_rate():
     assert len(values) == 2
     assert values[0] == 0.0
     assert values[1] == pytest.approx(1 / 0.7)
-    kept = int(torch.count_nonzero(scale))
+    kept_weights = int(torch.count_nonzero(scale))
     low, high = binomial_bounds(weight.numel(), 0.7)
-    assert low <= kept <= high
+    assert low <= kept_weights <= high
     # Inverted scaling keeps the expected weight: E[mask / (1 - p)] = 1.
     assert float(scale.mean()) == pytest.approx(1.0, abs=0.02)
 

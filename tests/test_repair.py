@@ -1,4 +1,4 @@
-"""Repair oracles: hand-built layers with known answers, and closed forms on drawn maps."""
+"""Repair oracles: hand-built layers with known results, and closed forms on drawn maps."""
 
 import numpy as np
 import pytest
@@ -20,7 +20,7 @@ from faultreg.repair import (
 SMALL_FORMAT = CellFormat(4, 2, "sign_magnitude")
 
 
-def test_ecc_corrects_up_to_k_cells_with_check_cells():
+def test_ecc_counts_check_cells():
     states = np.zeros((1, 2, 1, 2), dtype=np.int8)
     states[0, 0, 0, 1] = SA1  # weight 0: one faulty data cell
     states[0, 1, 0, 0] = SA0  # weight 1: one faulty data cell and one faulty check cell

@@ -45,7 +45,7 @@ def test_stuck_type_shares_keep_the_fault_sites():
         assert np.all(sa1.states[name][faulty] == SA1)
 
 
-def test_sensitivity_maps_hold_faults_in_one_slice_of_one_layer(tmp_path):
+def test_sensitivity_maps_one_slice_one_layer(tmp_path):
     config = validate_workflow_config({**SMALL, "studies": {"sensitivity": {"rate": 0.2}}})
     entries = sensitivity_maps(config)
     # MLP [8]: two layers, eight slices, two maps.

@@ -59,7 +59,8 @@ def test_run_writes_every_result(finished_run):
         assert (results / "figures" / f"{name}.png").stat().st_size > 10_000, name
         assert (results / "figures" / f"{name}.csv").is_file(), name
     summary = (results / "summary.md").read_text()
-    assert "baseline" in summary and "(tables/claims.md)" in summary
+    assert "baseline" in summary
+    assert "(tables/claims.md)" in summary
     for table in ["accuracy_runs.csv", "accuracy_summary.csv", "accuracy_summary.md", "cost_overheads.csv",
                   "divergence.csv", "claims.csv", "claims.md", "training_history.csv", "method_costs.csv"]:
         assert (results / "tables" / table).is_file(), table

@@ -184,10 +184,10 @@ def _add_clip_sweep_methods(config: dict[str, Any]) -> None:
         methods[name] = entry
 
 
-def _check_studies(config: dict[str, Any], given: dict[str, Any]) -> None:
+def _check_studies(config: dict[str, Any], written: dict[str, Any]) -> None:
     """Check that every study refers to rates and methods the main study provides.
 
-    ``given`` is the config as written, before defaults, to tell given method lists from defaults.
+    ``written`` is the config as written, before defaults, to tell given method lists from defaults.
     """
     studies, faults = config["studies"], config["faults"]
     rates = [float(rate) for rate in faults["rates"]]
@@ -249,7 +249,7 @@ def _check_studies(config: dict[str, Any], given: dict[str, Any]) -> None:
         ("sensitivity", "methods"),
         ("endurance", "methods"),
     ):
-        if key not in given.get("studies", {}).get(study, {}):
+        if key not in written.get("studies", {}).get(study, {}):
             continue
         unknown = [name for name in studies[study][key] if name not in methods]
         require(

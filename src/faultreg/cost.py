@@ -339,8 +339,9 @@ def _extra_bit_lines(library: Mapping[str, Any], fraction: float) -> AreaPower:
     """Return the cost per tile of ``fraction`` more bit lines on every crossbar.
 
     Adds that fraction of the crossbar cells (area and power) and of the sample-and-holds (one
-    per column), and of the ADC power: the ADC count stays fixed, and each ADC, time-multiplexed
-    over the columns, samples that much faster to keep the crossbar read cycle.
+    per column). ADC power grows by the same fraction but ADC area does not, because the ADC
+    count stays fixed and each ADC, time-multiplexed over the columns, samples that much faster
+    to keep the crossbar read cycle.
     """
     cells = _units_cost(library, CROSSBAR, _crossbars_per_tile(library) * fraction)
     samples = _units_cost(library, SAMPLE_HOLD, _units_per_tile(library, SAMPLE_HOLD) * fraction)
@@ -356,9 +357,9 @@ def ecc_check_columns(
     A codeword of ``codeword_weights`` weights of ``cells_per_weight`` cells each gets
     ``check_cells`` check cells on the same crossbar row, so every crossbar needs a fraction
     f = check_cells / (codeword_weights * cells_per_weight) more bit lines, priced as in
-    :func:`spare_columns`. Assumption: an encoder on the write path and a syndrome decoder and
-    corrector on the output path of each IMA, each sized as one 16-bit shift-and-add unit, since
-    an AN code encodes by one multiplication by A and decodes by a residue modulo A.
+    :func:`spare_columns`. Assumption: each IMA gets an encoder on the write path and a syndrome
+    decoder and corrector on the output path. Each is sized as one 16-bit shift-and-add unit,
+    because an AN code encodes by one multiplication by A and decodes by a residue modulo A.
     """
     library = _resolve(library)
     check_cells = _integer(check_cells, "ecc_check_cells", minimum=0)
@@ -378,7 +379,7 @@ def duplication(cells_per_weight: int, *, library: Mapping[str, Any] | None = No
     conversions at a fixed ADC count (each ADC samples twice as fast). A select table with one
     bit per weight of each crossbar selects the copy to read, priced per byte of the output
     register. Assumption: the copies are read one after the other through the same ADCs, so no
-    ADC is added; reading them at once would instead double the ADC area.
+    ADC is added. Reading them at once would instead double the ADC area.
     """
     library = _resolve(library)
     cells_per_weight = _integer(cells_per_weight, "cells per weight", minimum=1)
@@ -393,10 +394,9 @@ def duplication(cells_per_weight: int, *, library: Mapping[str, Any] | None = No
 def dropconnect(*, library: Mapping[str, Any] | None = None) -> AreaPower:
     """Return the extra area and power per tile of DropConnect masks during on-chip training.
 
-    Assumption: like :func:`dropout`, one 16-bit LFSR and one 8-bit threshold register per
-    crossbar, here gating the read of each weight's cells instead of each input, plus one
-    mask register of one bit per bit line of each crossbar, priced per byte of the output
-    register.
+    Assumption: like :func:`dropout`, each crossbar gets one 16-bit LFSR and one 8-bit threshold
+    register, here gating the read of each weight's cells instead of each input. It also gets a
+    mask register of one bit per bit line. All of it is priced per byte of the output register.
     """
     library = _resolve(library)
     crossbar = library["components"][CROSSBAR]

@@ -7,8 +7,8 @@ its weights unperturbed.
 * :class:`DropConnect` (Wan et al., "Regularization of neural networks using DropConnect",
   ICML 2013) zeroes each weight with probability ``p`` and scales the kept ones by
   ``1 / (1 - p)``, with one mask per mini-batch. Wan et al. draw a mask per example and use a
-  Gaussian moment-matching rule at inference; the per-batch mask with inverted scaling is the
-  common cheaper form and leaves inference unchanged.
+  Gaussian moment-matching rule at inference. The per-batch mask with inverted scaling is the
+  common cheaper form, and it leaves inference unchanged.
 * :class:`FaultInjection` forces a fresh random set of cells stuck at every mini-batch, on top
   of the chip's real faults: each cell is stuck with probability ``rate``, SA1 with probability
   ``sa1_share`` and SA0 otherwise. It is DropConnect at the level of cells: the network learns

@@ -5,7 +5,7 @@ map: the cell states the weights see once the repair has done its best with full
 the faults (as after a post-fabrication test). The effective map keeps the original geometry,
 so training and inference use it like any other map, and methods stay paired on the same chip.
 The extra cells a repair adds (spare columns, check cells, a second copy) fail like the array
-they extend: they are drawn at the map's fault rate and SA1 share from their own seeded
+they extend. They are drawn at the map's fault rate and SA1 share from their own seeded
 generator, keyed by the map index and layer.
 
 * ``ecc``: ``codeword_weights`` adjacent weights of one crossbar row (inputs times outputs,
@@ -116,8 +116,8 @@ def _draw_independent(shape: tuple[int, int, int], fault_map: FaultMap, generato
 def repair_ecc(states: np.ndarray, settings: RepairSettings, check_states: np.ndarray) -> np.ndarray:
     """Return the states of one layer after ECC, given the states of its check cells.
 
-    ``states`` has shape (rows, columns, groups, slices). Codeword ``k`` of row ``r`` holds the
-    weights ``k * W`` to ``k * W + W - 1`` of that row (W = ``settings.codeword_weights``; the
+    ``states`` has shape (rows, columns, groups, slices). Codeword ``k`` of row ``r`` contains
+    the weights ``k * W`` to ``k * W + W - 1`` of that row (W = ``settings.codeword_weights``; the
     last codeword of a row may be shorter), and ``check_states`` has shape (rows, codewords per
     row, check cells). A codeword whose faulty data and check cells number at most
     ``settings.correctable_cells`` reads back healthy.
@@ -164,7 +164,7 @@ def repair_row_remapping(states: np.ndarray, mapping: LayerMapping, weight_magni
     ``weight_magnitude`` has shape (rows, physical columns): the |w| that each physical cell
     position carries (the weight's magnitude repeated over its cells). Per crossbar, the logical
     row with the smallest total magnitude goes to the physical row with the most faulty cells,
-    and so on; the returned states are indexed by logical row.
+    and so on. The returned states are indexed by logical row.
     """
     remapped = states.copy()
     physical = _physical(states)

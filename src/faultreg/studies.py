@@ -4,7 +4,7 @@
   not depend on the share (see :mod:`faultreg.patterns`), so chip j at share 0 and chip j at
   share 1 have the same faulty cells, SA0 in one and SA1 in the other.
 * sensitivity maps: the main map at the study rate with every fault removed except those in
-  one slice position of one layer; the rate is the faulty fraction of the targeted cells.
+  one slice position of one layer. The rate is the faulty fraction of the targeted cells.
 
 The workflow and the ``faultreg study-maps`` command both take file names from here, so each
 map has one name wherever it is built or read.
